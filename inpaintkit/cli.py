@@ -1,0 +1,223 @@
+"""The ``inpaintkit`` command. Heavy libraries are imported inside each command, so ``--help`` is fast.
+
+Every user-facing problem is an :class:`InpaintError`, printed as one ``error:`` line (exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from inpaintkit.errors import InpaintError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fill missing or unwanted regions of photos; train, evaluate and serve the models that do it.",
+)
+
+
+def _fail(message: str) -> None:
+    raise InpaintError(message)
+
+
+def _mask_for(image_path: Path, mask: Path, mask_is_dir: bool) -> Path | None:
+    if not mask_is_dir:
+        return mask
+    from inpaintkit.io import IMAGE_SUFFIXES
+
+    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+        candidate = mask / f"{image_path.stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@app.command()
+def inpaint(
+    image: Annotated[Path, typer.Argument(help="A photo, or a folder of photos.")],
+    mask: Annotated[
+        Path | None,
+        typer.Option("--mask", "-m", help="Mask (non-zero = hole), or a folder of masks matched by file name."),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Method name or .safetensors weights.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Output file (or folder for a folder of photos)."),
+    ] = None,
+    invert_mask: Annotated[bool, typer.Option(help="Masks mark what to keep (white = keep).")] = False,
+    resize_mask: Annotated[bool, typer.Option(help="Resize a mask whose size differs from the image.")] = False,
+    alpha_hole: Annotated[bool, typer.Option(help="Use the photo's transparent pixels as the hole.")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression bombs).")] = 0,
+) -> None:
+    """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
+    from inpaintkit.inference import inpaint_array
+    from inpaintkit.io import (
+        DEFAULT_MAX_PIXELS,
+        list_images,
+        read_alpha_hole,
+        read_image,
+        read_mask,
+        write_image,
+    )
+    from inpaintkit.models import DEFAULT_MODEL, load_model
+
+    limit = max_pixels or DEFAULT_MAX_PIXELS
+    if not image.exists():
+        _fail(f"{image}: file not found")
+    if mask is None and not alpha_hole:
+        _fail("no hole given: pass --mask MASK (or --alpha-hole to use the photo's transparency)")
+    if mask is not None and not mask.exists():
+        _fail(f"{mask}: file not found")
+    net = load_model(model or DEFAULT_MODEL)
+    if image.is_dir():
+        photos = list_images(image)
+        if not photos:
+            _fail(f"{image}: no images found")
+        out_dir = output or image.with_name(image.name + "-inpainted")
+        if out_dir.exists() and not out_dir.is_dir():
+            _fail(f"{out_dir}: exists and is not a folder")
+        jobs = [(p, out_dir / p.relative_to(image).with_suffix(".png")) for p in photos]
+    else:
+        if mask is not None and mask.is_dir():
+            _fail(f"{mask}: is a folder; a single photo needs a single mask file")
+        jobs = [(image, output or image.with_name(f"{image.stem}-inpainted.png"))]
+    failures = 0
+    for photo, target in jobs:
+        try:
+            rgb = read_image(photo, max_pixels=limit)
+            hole = None
+            if mask is not None:
+                mask_path = _mask_for(photo, mask, mask.is_dir())
+                if mask_path is None:
+                    _fail(f"{photo}: no mask with the same name in {mask}")
+                hole = read_mask(
+                    mask_path, size=rgb.shape[:2], resize=resize_mask, invert=invert_mask, max_pixels=limit
+                )
+            if alpha_hole:
+                alpha = read_alpha_hole(photo, max_pixels=limit)
+                hole = alpha if hole is None else hole | alpha
+            if not hole.any():
+                warnings.warn(f"{photo}: the mask is empty; the image is written unchanged", stacklevel=1)
+            inputs = (photo,) + ((mask_path,) if mask is not None else ())
+            write_image(target, inpaint_array(net, rgb, hole), inputs=inputs)
+            typer.echo(f"{target}")
+        except InpaintError as exc:
+            if len(jobs) == 1:
+                raise
+            failures += 1
+            typer.echo(f"error: {exc}", err=True)
+    if failures:
+        _fail(f"{failures} of {len(jobs)} photos failed")
+
+
+@app.command()
+def masks(
+    preset: Annotated[str, typer.Argument(help="Preset or mixture, e.g. lama-thick or 'strokes:0.5,blocks:0.5'.")],
+    out: Annotated[Path, typer.Option(help="Folder for the PNG masks and masks.csv.")],
+    count: Annotated[int, typer.Option(help="How many masks.")] = 100,
+    size: Annotated[int, typer.Option(help="Square size in pixels.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bytes.")] = 0,
+    preview: Annotated[Path | None, typer.Option(help="Also draw a contact sheet of the first 64.")] = None,
+) -> None:
+    """Generate a seeded, reproducible set of masks with their hole ratios."""
+    import numpy as np
+
+    from inpaintkit.masks import write_mask_set
+
+    ratios = write_mask_set(preset, count, size, seed, out, preview)
+    typer.echo(
+        f"wrote {count} masks to {out} (hole ratio min {min(ratios):.3f}, mean {np.mean(ratios):.3f}, "
+        f"max {max(ratios):.3f})"
+    )
+
+
+@app.command()
+def prepare(
+    src: Annotated[Path, typer.Argument(help="Folder of photos of any size (searched recursively).")],
+    dst: Annotated[Path, typer.Argument(help="Output folder; gets train/, val/, test/ and prepare.json.")],
+    size: Annotated[int, typer.Option(help="Tile side in pixels.")] = 256,
+    mode: Annotated[str, typer.Option(help="tile (several per photo), resize (squash) or center-crop.")] = "tile",
+    split: Annotated[str, typer.Option(help="Train, val, test fractions.")] = "0.8,0.1,0.1",
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes.")] = 1,
+) -> None:
+    """Cut a folder of photos into square training tiles with train/val/test splits."""
+    from inpaintkit.data import prepare as run_prepare
+
+    try:
+        fractions = tuple(float(x) for x in split.split(","))
+    except ValueError:
+        _fail(f"--split {split!r}: expected three numbers like 0.8,0.1,0.1")
+    report = run_prepare(src, dst, size=size, mode=mode, split=fractions, seed=seed, workers=workers)
+    tiles = report["tiles"]
+    typer.echo(
+        f"{report['photos']} photos -> train {tiles['train']}, val {tiles['val']}, test {tiles['test']} tiles "
+        f"in {dst}; {report['unreadable']} unreadable (listed in {dst / 'prepare.json'})"
+    )
+
+
+@app.command("models")
+def models_command() -> None:
+    """List every registered method with a one-line description and parameter count."""
+    from inpaintkit.models import list_models
+
+    infos = list_models()
+    width = max(len(i.name) for i in infos)
+    for info in infos:
+        params = f"{info.parameters:>12,}" if info.learned else f"{'classical':>12}"
+        typer.echo(f"{info.name:<{width}}  {params}  {info.description}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the grid, results and table.")] = Path("demo-output"),
+    methods: Annotated[str, typer.Option(help="Comma-separated methods to compare.")] = (
+        "telea,navier-stokes,biharmonic,mean-fill"
+    ),
+    size: Annotated[int, typer.Option(help="Photo size in pixels.")] = 256,
+) -> None:
+    """Inpaint bundled sample photos with several mask kinds; write a comparison grid and print a table."""
+    from inpaintkit.evaluation import run_demo
+
+    table = run_demo([m.strip() for m in methods.split(",") if m.strip()], out, size=size)
+    typer.echo(table)
+    typer.echo(f"\ngrid: {out / 'grid.png'}\ntable: {out / 'results.md'}\nresults: {out / 'results'}")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main() -> None:
+    warnings.showwarning = _one_line_warning
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        app(standalone_mode=False)
+    except InpaintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

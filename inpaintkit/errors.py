@@ -1,0 +1,5 @@
+"""The one exception type a user sees as a one-line message (never a traceback)."""
+
+
+class InpaintError(Exception):
+    """A problem with the user's input or settings; the CLI prints ``error: <message>`` and exits 2."""

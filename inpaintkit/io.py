@@ -1,0 +1,219 @@
+"""Reading and writing images and masks: every format quirk and every clear error lives here.
+
+Arrays at this boundary are ``uint8`` RGB ``(H, W, 3)`` for images and ``bool`` ``(H, W)`` for masks
+(True = hole). Tensors for models are made by :func:`to_tensor` / :func:`mask_to_tensor`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from inpaintkit.errors import InpaintError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# A 100-megapixel camera is real; anything past this is far more likely a decompression bomb.
+DEFAULT_MAX_PIXELS = 120_000_000
+_PIL_LIMIT_LOCK = threading.Lock()
+_WRITE_OPTIONS = {
+    ".png": ("PNG", {"compress_level": 4}),
+    ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".webp": ("WEBP", {"lossless": True}),
+    ".bmp": ("BMP", {}),
+    ".tif": ("TIFF", {"compression": "tiff_lzw"}),
+    ".tiff": ("TIFF", {"compression": "tiff_lzw"}),
+}
+
+
+def _open(path: str | os.PathLike, max_pixels: int) -> Image.Image:
+    """Open, validate and fully decode an image; EXIF orientation applied; first frame only."""
+    path = Path(path)
+    if not path.exists():
+        raise InpaintError(f"{path}: file not found")
+    if path.is_dir():
+        raise InpaintError(f"{path}: is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise InpaintError(f"{path}: file is empty")
+    try:
+        # Pillow's own bomb guard is global state; raise it only while we open, and check ours instead.
+        with _PIL_LIMIT_LOCK:
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except UnidentifiedImageError:
+        raise InpaintError(f"{path}: not an image (unrecognised format)") from None
+    except OSError as exc:
+        raise InpaintError(f"{path}: cannot read image ({exc})") from None
+    width, height = img.size
+    if width == 0 or height == 0:
+        raise InpaintError(f"{path}: image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise InpaintError(
+            f"{path}: image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the limit of "
+            f"{max_pixels / 1e6:.0f} megapixels; raise it with --max-pixels if the file is trusted"
+        )
+    if getattr(img, "n_frames", 1) > 1:
+        warnings.warn(f"{path}: has {img.n_frames} frames; using the first", stacklevel=3)
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InpaintError(f"{path}: truncated or corrupt image ({exc})") from None
+    return img
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow mode to ``uint8`` RGB ``(H, W, 3)``; transparency is composited on white."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # 16-bit (and 32-bit integer) grayscale: scale the 0..65535 range to 0..255.
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 1.0 if img.mode == "F" and arr.max(initial=0) <= 1.0 else 65535.0
+        arr = np.clip(np.round(arr / scale * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read any supported image as ``uint8`` RGB ``(H, W, 3)``.
+
+    Grayscale, palette, CMYK and 16-bit images are converted; alpha is composited on white
+    (use :func:`read_alpha_hole` to treat transparency as the hole instead).
+    """
+    return _to_rgb_array(_open(path, max_pixels))
+
+
+def read_alpha_hole(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The hole defined by an image's transparency: ``bool (H, W)``, True where alpha < 255."""
+    img = _open(path, max_pixels)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode not in ("RGBA", "LA", "PA", "La", "RGBa"):
+        raise InpaintError(f"{path}: has no alpha channel to use as the hole")
+    return np.asarray(img.convert("RGBA"))[:, :, 3] < 255
+
+
+def read_mask(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    resize: bool = False,
+    invert: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Read a mask of any mode as ``bool (H, W)``, True = hole.
+
+    Non-zero = hole. A mask with transparency (a painted layer) uses alpha > 0 as the hole. JPEG
+    masks are thresholded at half range, because compression scatters small non-zero values.
+    ``size`` is the image's ``(height, width)``: a different mask size is an error unless ``resize``
+    (nearest neighbour). ``invert`` flips the convention (for masks where white = keep).
+    """
+    img = _open(path, max_pixels)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA") and np.asarray(img.getchannel("A")).min() < 255:
+        values = np.asarray(img.getchannel("A"))
+    elif img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(img, dtype=np.float64)
+    else:
+        values = np.asarray(img.convert("RGB")).max(axis=2)
+    threshold = 127 if img.format == "JPEG" else 0
+    hole = values > threshold
+    if size is not None and hole.shape != tuple(size):
+        if not resize:
+            raise InpaintError(
+                f"{path}: mask is {hole.shape[1]}x{hole.shape[0]} but the image is {size[1]}x{size[0]}; "
+                "pass --resize-mask to resize it"
+            )
+        resized = Image.fromarray(hole).resize((size[1], size[0]), Image.Resampling.NEAREST)
+        hole = np.asarray(resized, dtype=bool)
+    return ~hole if invert else hole
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, *, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Write ``uint8`` RGB ``(H, W, 3)`` or a ``bool``/``uint8`` ``(H, W)`` array atomically.
+
+    The file appears complete or not at all (temporary file in the same folder, then rename).
+    Parent folders are created. Refuses to write over any of ``inputs``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _WRITE_OPTIONS:
+        raise InpaintError(
+            f"{path}: unsupported output format {suffix or '(none)'}; use one of {', '.join(_WRITE_OPTIONS)}"
+        )
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise InpaintError(f"{path}: output would overwrite an input file; choose another output path")
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.dtype != np.uint8:
+        raise TypeError(f"write_image expects uint8 or bool, got {image.dtype}")
+    fmt, options = _WRITE_OPTIONS[suffix]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise InpaintError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            Image.fromarray(image).save(handle, format=fmt, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InpaintError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise
+    return path
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``uint8 (H, W, 3)`` -> ``float32 (1, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
+    """``bool (H, W)`` -> ``float32 (1, 1, H, W)``, 1 = hole."""
+    return torch.from_numpy(np.array(mask, dtype=np.float32))[None, None]
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """``float (1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> ``uint8 (H, W, 3)`` (rounded, clipped)."""
+    if image.dim() == 4:
+        image = image[0]
+    arr = image.detach().float().clamp(0, 1).mul(255.0).round().to(torch.uint8)
+    return arr.permute(1, 2, 0).cpu().numpy()
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (by suffix), sorted for reproducibility."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InpaintError(f"{folder}: folder not found")
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -1,0 +1,178 @@
+"""The model registry: every method, classical or learned, behind ``forward(image, mask) -> image``.
+
+Builders are listed by name in one table and imported only when asked for, so listing or creating
+one model never imports every family. ``create_model`` records the builder name and its arguments on
+the module; ``save_model`` writes them into the safetensors header, so a file rebuilds itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from inpaintkit.errors import InpaintError
+
+# name -> (module in inpaintkit.models, builder function)
+_BUILDERS: dict[str, tuple[str, str]] = {
+    "telea": ("classical", "telea"),
+    "navier-stokes": ("classical", "navier_stokes"),
+    "biharmonic": ("classical", "biharmonic"),
+    "mean-fill": ("classical", "mean_fill"),
+}
+# The model `inpaintkit inpaint` uses when none is named.
+DEFAULT_MODEL = "telea"
+CARD_FORMAT = "inpaintkit-weights-1"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    description: str
+    learned: bool
+    parameters: int
+
+
+def _builder(name: str):
+    if name not in _BUILDERS:
+        close = difflib.get_close_matches(name, list(_BUILDERS), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(_BUILDERS)}"
+        raise InpaintError(f"unknown model {name!r}{hint}")
+    module, fn = _BUILDERS[name]
+    return getattr(importlib.import_module(f"inpaintkit.models.{module}"), fn)
+
+
+def model_names() -> list[str]:
+    return list(_BUILDERS)
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; ``kwargs`` override the builder's defaults and are recorded."""
+    try:
+        model = _builder(name)(**kwargs)
+    except TypeError as exc:
+        raise InpaintError(f"model {name!r}: bad arguments ({exc})") from None
+    model.builder_name = name
+    model.builder_kwargs = dict(kwargs)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def list_models() -> list[ModelInfo]:
+    infos = []
+    for name in _BUILDERS:
+        model = create_model(name)
+        doc = (_builder(name).__doc__ or "").strip().splitlines()
+        n = count_parameters(model)
+        infos.append(ModelInfo(name, doc[0] if doc else "", n > 0, n))
+    return infos
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: nn.Module, path: str | Path, card: dict | None = None) -> Path:
+    """Write ``model`` as safetensors (card in the header) plus a readable ``.json`` card beside it."""
+    from safetensors.torch import save
+
+    if not hasattr(model, "builder_name"):
+        raise ValueError("save_model needs a model made by create_model (it records how to rebuild it)")
+    path = Path(path)
+    full_card = {
+        "format": CARD_FORMAT,
+        "model": model.builder_name,
+        "kwargs": model.builder_kwargs,
+        "parameters": count_parameters(model),
+        **(card or {}),
+    }
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    _atomic_write_bytes(path, save(tensors, metadata={"inpaintkit": json.dumps(full_card)}))
+    _atomic_write_bytes(path.with_suffix(".json"), (json.dumps(full_card, indent=2) + "\n").encode())
+    return path
+
+
+def read_card(path: str | Path) -> dict:
+    """The card stored in a safetensors file's header (no tensors are read)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise InpaintError(f"{path}: not a valid safetensors file ({exc})") from None
+    if "inpaintkit" not in meta:
+        raise InpaintError(f"{path}: safetensors file has no inpaintkit card (model name and arguments)")
+    try:
+        card = json.loads(meta["inpaintkit"])
+    except json.JSONDecodeError:
+        raise InpaintError(f"{path}: the inpaintkit card in the header is not valid JSON") from None
+    if not isinstance(card, dict) or "model" not in card or not isinstance(card.get("kwargs", {}), dict):
+        raise InpaintError(f"{path}: the inpaintkit card lacks the model name or its arguments")
+    return card
+
+
+def load_weights(path: str | Path) -> nn.Module:
+    """Rebuild a model from a safetensors file; shapes are checked against the card's model before
+    any tensor is read, so a mismatched or hostile file fails with one clear error."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InpaintError(f"{path}: weights file not found")
+    card = read_card(path)
+    model = create_model(card["model"], **card.get("kwargs", {}))
+    expected = model.state_dict()
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+        missing, extra = set(expected) - keys, keys - set(expected)
+        if missing or extra:
+            raise InpaintError(
+                f"{path}: tensors do not match model {card['model']!r} "
+                f"(missing {sorted(missing)[:3]}, unexpected {sorted(extra)[:3]})"
+            )
+        for key, ref in expected.items():
+            shape = tuple(f.get_slice(key).get_shape())
+            if shape != tuple(ref.shape):
+                raise InpaintError(f"{path}: tensor {key} has shape {shape}, model expects {tuple(ref.shape)}")
+        state = {key: f.get_tensor(key) for key in expected}
+    model.load_state_dict(state, strict=True)
+    model.card = card
+    return model.eval()
+
+
+def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Module:
+    """A registered name (``telea``, ``unet`` ...), ``default`` (the bundled weights) or a weights file."""
+    text = str(name_or_path)
+    if text == "default":
+        path = Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+        if not path.is_file():
+            raise InpaintError("this build has no bundled default weights; name a model with --model")
+        return load_weights(path)
+    if text.endswith(".safetensors"):
+        return load_weights(text)
+    if text.endswith((".ckpt", ".pth", ".pt", ".bin")):
+        raise InpaintError(
+            f"{text}: pickled checkpoints can run code when loaded; use the .safetensors file a training run writes"
+        )
+    return create_model(text).eval()

@@ -1,0 +1,87 @@
+"""Classical inpainting behind the learned models' contract: ``forward(image, mask) -> image``.
+
+They run per image on the CPU in NumPy; gradients do not flow through them.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+
+class Classical(nn.Module):
+    """Wraps a NumPy fill function ``(uint8 (H, W, 3), bool (H, W)) -> uint8 (H, W, 3)``."""
+
+    size_multiple = 1
+
+    def __init__(self, method: str, radius: int = 3):
+        super().__init__()
+        if method not in _FILLS:
+            raise ValueError(f"unknown classical method {method!r}")
+        self.method = method
+        self.radius = radius
+
+    @torch.no_grad()
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``image (B, 3, H, W)`` in [0, 1], ``mask (B, 1, H, W)`` 1 = hole -> ``(B, 3, H, W)``."""
+        out = []
+        for img, m in zip(image, mask, strict=True):
+            rgb = img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+            hole = (m[0] > 0.5).cpu().numpy()
+            filled = _FILLS[self.method](rgb, hole, self.radius) if hole.any() else rgb
+            out.append(torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float() / 255.0)
+        return torch.stack(out).to(image.device)
+
+
+def _opencv(flag: int):
+    def fill(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+        return cv2.inpaint(rgb, hole.astype(np.uint8), radius, flag)
+
+    return fill
+
+
+def _biharmonic(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+    from skimage.restoration import inpaint_biharmonic
+
+    if hole.all():
+        return _mean(rgb, hole, radius)
+    out = inpaint_biharmonic(rgb.astype(np.float64) / 255.0, hole, channel_axis=-1)
+    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def _mean(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+    known = rgb[~hole]
+    colour = known.mean(axis=0) if len(known) else np.full(3, 127.5)
+    out = rgb.copy()
+    out[hole] = np.round(colour).astype(np.uint8)
+    return out
+
+
+_FILLS = {
+    "telea": _opencv(cv2.INPAINT_TELEA),
+    "navier-stokes": _opencv(cv2.INPAINT_NS),
+    "biharmonic": _biharmonic,
+    "mean-fill": _mean,
+}
+
+
+def telea(radius: int = 3) -> Classical:
+    """OpenCV fast marching (Telea, 2004): fills inward from the hole border."""
+    return Classical("telea", radius)
+
+
+def navier_stokes(radius: int = 3) -> Classical:
+    """OpenCV Navier-Stokes (Bertalmio et al., 2001): propagates isophotes into the hole."""
+    return Classical("navier-stokes", radius)
+
+
+def biharmonic() -> Classical:
+    """scikit-image biharmonic: the smoothest surface matching the hole's border."""
+    return Classical("biharmonic")
+
+
+def mean_fill() -> Classical:
+    """The mean colour of the known pixels (a floor any method should beat)."""
+    return Classical("mean-fill")

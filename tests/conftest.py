@@ -1,0 +1,51 @@
+"""Shared test helpers: tiny synthetic data made here, and the real photos in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("INPAINTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+CLI = Path(sys.executable).with_name("inpaintkit")
+
+
+def shared(*parts: str) -> Path:
+    """A path inside ../shared/data; integration tests need it (CI always has it)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not present at {path}")
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    return subprocess.run(
+        [str(CLI), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
+    )
+
+
+def png_bytes(width: int, height: int, data: bytes = b"\x00" * 16) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (for zero-size and bomb tests)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """A small deterministic textured RGB image, uint8 (48, 64, 3)."""
+    y, x = np.mgrid[0:48, 0:64]
+    rgb = np.stack([(x * 4) % 256, (y * 5) % 256, ((x + y) * 3) % 256], axis=2)
+    return rgb.astype(np.uint8)

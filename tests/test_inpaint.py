@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import inpaintkit
+from inpaintkit.errors import InpaintError
+from inpaintkit.inference import pad_to_multiple
+from inpaintkit.io import read_image
+from inpaintkit.masks import MaskGenerator
+from inpaintkit.models import create_model, load_model, model_names
+
+from .conftest import run_cli, shared
+
+CLASSICAL = ["telea", "navier-stokes", "biharmonic", "mean-fill"]
+
+
+@pytest.fixture
+def real_photo_and_mask(tmp_path):
+    path = shared("bsds500", "test", "100007.jpg")
+    rgb = read_image(path)
+    hole = MaskGenerator("lama-thick").sample(0, *rgb.shape[:2], seed=5) > 0.5
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    return path, rgb, hole, tmp_path / "mask.png"
+
+
+@pytest.mark.parametrize("method", CLASSICAL)
+def test_classical_methods_on_a_real_photo(real_photo_and_mask, method):
+    _, rgb, hole, _ = real_photo_and_mask
+    out = inpaintkit.inpaint(rgb, hole, model=method)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    changed = np.abs(out[hole].astype(int) - rgb[hole]).mean()
+    assert changed > 1.0
+    if method != "mean-fill":  # a real fill beats the mean colour inside the hole
+        mean = inpaintkit.inpaint(rgb, hole, model="mean-fill")
+        err = np.abs(out[hole].astype(int) - rgb[hole]).mean()
+        assert err < np.abs(mean[hole].astype(int) - rgb[hole]).mean()
+
+
+def test_empty_mask_returns_the_image():
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(inpaintkit.inpaint(rgb, np.zeros((20, 30), bool), "telea"), rgb)
+
+
+def test_pad_to_multiple_handles_tiny_images():
+    assert pad_to_multiple(torch.rand(1, 3, 5, 7), 8).shape == (1, 3, 8, 8)
+    assert pad_to_multiple(torch.rand(1, 3, 1, 1), 8).shape == (1, 3, 8, 8)
+    x = torch.rand(1, 3, 16, 16)
+    assert pad_to_multiple(x, 8) is x
+
+
+def test_registry_lists_and_rejects_names():
+    assert set(CLASSICAL) <= set(model_names())
+    with pytest.raises(InpaintError, match="did you mean telea"):
+        create_model("tela")
+    with pytest.raises(InpaintError, match="pickled"):
+        load_model("weights.ckpt")
+
+
+def test_cli_inpaint_real_photo(real_photo_and_mask, tmp_path):
+    path, rgb, hole, mask = real_photo_and_mask
+    result = run_cli("inpaint", path, "--mask", mask, "--model", "telea", "-o", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    out = read_image(tmp_path / "out.png")
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    assert (out[hole] != rgb[hole]).any()
+
+
+def _assert_one_line_error(result, *needles):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_cli_bad_inputs_give_one_line_and_no_output(real_photo_and_mask, tmp_path):
+    path, _, _, mask = real_photo_and_mask
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(path.read_bytes()[:4000])
+    text = tmp_path / "text.jpg"
+    text.write_text("just text")
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(small)
+    cases = [
+        ((corrupt, "--mask", mask), "truncated"),
+        ((text, "--mask", mask), "not an image"),
+        ((path, "--mask", small), "--resize-mask"),
+        ((tmp_path / "missing.jpg", "--mask", mask), "not found"),
+        ((path, "--mask", mask, "--model", "nonsense"), "unknown model"),
+    ]
+    for i, (args, needle) in enumerate(cases):
+        out = tmp_path / f"out{i}.png"
+        result = run_cli("inpaint", *args, "-o", out)
+        _assert_one_line_error(result, needle)
+        assert not out.exists()
+
+
+def test_cli_refuses_to_overwrite_the_input(real_photo_and_mask, tmp_path):
+    path, _, _, mask = real_photo_and_mask
+    copy = tmp_path / "photo.png"
+    copy.write_bytes(path.read_bytes())
+    before = copy.read_bytes()
+    result = run_cli("inpaint", copy, "--mask", mask, "-o", copy)
+    _assert_one_line_error(result, "overwrite")
+    assert copy.read_bytes() == before
+
+
+def test_cli_empty_mask_warns_and_copies(tmp_path, photo):
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    Image.fromarray(np.zeros(photo.shape[:2], np.uint8)).save(tmp_path / "m.png")
+    result = run_cli("inpaint", tmp_path / "p.png", "--mask", tmp_path / "m.png", "-o", tmp_path / "o.png")
+    assert result.returncode == 0 and "warning:" in result.stderr and "empty" in result.stderr
+    np.testing.assert_array_equal(read_image(tmp_path / "o.png"), photo)
+
+
+def test_cli_folder_with_matching_masks_and_alpha_hole(tmp_path, photo):
+    rng = np.random.default_rng(1)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "masks").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(photo).save(tmp_path / "in" / f"{name}.jpg", quality=95)
+        m = (rng.random(photo.shape[:2]) < 0.1).astype(np.uint8) * 255
+        Image.fromarray(m).save(tmp_path / "masks" / f"{name}.png")
+    result = run_cli("inpaint", tmp_path / "in", "--mask", tmp_path / "masks", "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[5:15, 5:15, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    result = run_cli("inpaint", tmp_path / "t.png", "--alpha-hole", "-o", tmp_path / "t-out.png")
+    assert result.returncode == 0, result.stderr
+    out = read_image(tmp_path / "t-out.png")
+    assert (out[5:15, 5:15] != 255).any() and (out[20:, 20:] == photo[20:, 20:]).all()
+
+
+def test_cli_models_lists_classical_methods():
+    result = run_cli("models")
+    assert result.returncode == 0
+    for name in CLASSICAL:
+        assert name in result.stdout
