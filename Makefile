@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/inpaintkit demo --out demo-output
 
 test: $(STAMP)
-	$(BIN)/ruff check inpaintkit tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 clean:
