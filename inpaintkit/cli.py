@@ -5,6 +5,7 @@ Every user-facing problem is an :class:`InpaintError`, printed as one ``error:``
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -162,6 +163,35 @@ def prepare(
     )
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="Recipe YAML (see configs/).")],
+    data: Annotated[Path | None, typer.Option(help="Training photos (overrides the recipe's data).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a recipe key: --set lr=2e-4 (repeatable).")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue from a checkpoint (last.ckpt).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
+) -> None:
+    """Train a model from a recipe; writes a run directory with checkpoints, logs and model.safetensors."""
+    from inpaintkit.training import load_config
+    from inpaintkit.training import train as run_training
+
+    cfg = load_config(config)
+    overrides = list(set_ or [])
+    if data is not None:
+        overrides.append(f"data={data}")
+    if max_steps is not None:
+        overrides.append(f"max_steps={max_steps}")
+    if out is not None:
+        overrides.append(f"out={out}")
+    cfg = cfg.with_overrides(overrides)
+    run_dir = run_training(cfg, resume=str(resume) if resume else None, command=sys.argv)
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
+
+
 @app.command("models")
 def models_command() -> None:
     """List every registered method with a one-line description and parameter count."""
@@ -198,25 +228,13 @@ def main() -> None:
     warnings.showwarning = _one_line_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: usage errors print click's short usage message and exit 2
     except InpaintError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("error: aborted", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

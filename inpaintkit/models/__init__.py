@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -25,6 +26,21 @@ _BUILDERS: dict[str, tuple[str, str]] = {
     "navier-stokes": ("classical", "navier_stokes"),
     "biharmonic": ("classical", "biharmonic"),
     "mean-fill": ("classical", "mean_fill"),
+    "encoder-decoder": ("autoencoder", "encoder_decoder"),
+    "conv-autoencoder": ("autoencoder", "conv_autoencoder"),
+    "unet": ("unet", "unet"),
+    "attention-unet": ("attention_unet", "attention_unet"),
+    "context-encoder": ("context_encoder", "context_encoder"),
+    "context-encoder-alexnet": ("context_encoder", "context_encoder_alexnet"),
+    "pix2pix": ("pix2pix", "pix2pix"),
+    "ffc": ("ffc", "ffc"),
+    "ffc-lama": ("ffc", "ffc_lama"),
+}
+# Discriminators are not inpainting methods: their own table, same mechanics.
+_DISCRIMINATORS: dict[str, tuple[str, str]] = {
+    "patchgan": ("discriminators", "patchgan"),
+    "patchgan-light": ("discriminators", "patchgan_light"),
+    "patchgan-lama": ("discriminators", "patchgan_lama"),
 }
 # The model `inpaintkit inpaint` uses when none is named.
 DEFAULT_MODEL = "telea"
@@ -39,12 +55,12 @@ class ModelInfo:
     parameters: int
 
 
-def _builder(name: str):
-    if name not in _BUILDERS:
-        close = difflib.get_close_matches(name, list(_BUILDERS), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(_BUILDERS)}"
-        raise InpaintError(f"unknown model {name!r}{hint}")
-    module, fn = _BUILDERS[name]
+def _builder(name: str, table: dict[str, tuple[str, str]] = _BUILDERS, kind: str = "model"):
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(table)}"
+        raise InpaintError(f"unknown {kind} {name!r}{hint}")
+    module, fn = table[name]
     return getattr(importlib.import_module(f"inpaintkit.models.{module}"), fn)
 
 
@@ -52,25 +68,47 @@ def model_names() -> list[str]:
     return list(_BUILDERS)
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model; ``kwargs`` override the builder's defaults and are recorded."""
-    try:
-        model = _builder(name)(**kwargs)
-    except TypeError as exc:
-        raise InpaintError(f"model {name!r}: bad arguments ({exc})") from None
+def discriminator_names() -> list[str]:
+    return list(_DISCRIMINATORS)
+
+
+def _build(name: str, kwargs: dict, table: dict[str, tuple[str, str]], kind: str) -> nn.Module:
+    builder = _builder(name, table, kind)
+    unknown = set(kwargs) - set(inspect.signature(builder).parameters)
+    if unknown:
+        raise InpaintError(f"{kind} {name!r} takes no argument {', '.join(sorted(unknown))}")
+    model = builder(**kwargs)
     model.builder_name = name
     model.builder_kwargs = dict(kwargs)
     return model
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; ``kwargs`` override the builder's defaults and are recorded."""
+    return _build(name, kwargs, _BUILDERS, "model")
+
+
+def create_discriminator(name: str, **kwargs) -> nn.Module:
+    """Build a registered discriminator (``forward(image, mask) -> (logits, features)``)."""
+    return _build(name, kwargs, _DISCRIMINATORS, "discriminator")
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _without_pretrained(name: str, kwargs: dict) -> dict:
+    """``kwargs`` with ``pretrained=False`` for builders that would load ImageNet weights: used when
+    every weight comes from a file anyway, or only the architecture is wanted."""
+    if "pretrained" in inspect.signature(_builder(name)).parameters:
+        return {**kwargs, "pretrained": False}
+    return dict(kwargs)
+
+
 def list_models() -> list[ModelInfo]:
     infos = []
     for name in _BUILDERS:
-        model = create_model(name)
+        model = create_model(name, **_without_pretrained(name, {}))
         doc = (_builder(name).__doc__ or "").strip().splitlines()
         n = count_parameters(model)
         infos.append(ModelInfo(name, doc[0] if doc else "", n > 0, n))
@@ -141,7 +179,8 @@ def load_weights(path: str | Path) -> nn.Module:
     if not path.is_file():
         raise InpaintError(f"{path}: weights file not found")
     card = read_card(path)
-    model = create_model(card["model"], **card.get("kwargs", {}))
+    model = create_model(card["model"], **_without_pretrained(card["model"], card.get("kwargs", {})))
+    model.builder_kwargs = dict(card.get("kwargs", {}))
     expected = model.state_dict()
     with safe_open(str(path), framework="pt") as f:
         keys = set(f.keys())

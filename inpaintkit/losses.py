@@ -1,0 +1,192 @@
+"""Losses: pure functions of ``(pred, target, mask)`` plus :class:`Criterion`, a weighted sum that
+reports every term. Images are ``(B, C, H, W)`` in [0, 1]; masks ``(B, 1, H, W)``, 1 = hole.
+
+A recipe is a mapping of loss name to weight, or to ``{weight: w, option: value}`` for losses with
+options, e.g. ``{l1: 100, edge: 25, adversarial: 1}`` or ``{hole_l1: {weight: 1, hole: 6, valid: 1}}``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from inpaintkit.errors import InpaintError
+
+SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def mse(pred, target, mask=None):
+    return F.mse_loss(pred, target)
+
+
+def l1(pred, target, mask=None):
+    return F.l1_loss(pred, target)
+
+
+def hole_l1(pred, target, mask, hole: float = 6.0, valid: float = 1.0):
+    """L1 weighted separately inside (``hole``) and outside (``valid``) the hole; the defaults are
+    Partial Convolutions' 6 and 1. Each part is averaged over the whole image, as in that paper."""
+    diff = (pred - target).abs()
+    return hole * (diff * mask).mean() + valid * (diff * (1 - mask)).mean()
+
+
+def poisson(pred, target, mask=None):
+    """Poisson negative log-likelihood with ``pred`` as the rate."""
+    return F.poisson_nll_loss(pred, target, log_input=False, eps=1e-6)
+
+
+def kl(pred, target, mask=None, eps: float = 1e-8):
+    """KL(target || pred) with each image channel normalised to a distribution over its pixels."""
+    p = (target + eps) / (target + eps).sum(dim=(-2, -1), keepdim=True)
+    q = (pred + eps) / (pred + eps).sum(dim=(-2, -1), keepdim=True)
+    return (p * (p.log() - q.log())).sum(dim=(-2, -1)).mean()
+
+
+def cross_entropy(pred, target, mask=None, eps: float = 1e-6):
+    """Pixel-wise binary cross-entropy, each intensity read as a probability."""
+    return F.binary_cross_entropy(pred.clamp(eps, 1 - eps), target)
+
+
+def sobel(image: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude of the channel-mean image: ``(B, C, H, W)`` -> ``(B, 1, H, W)``
+    (replicate padding, so a flat image gives zero everywhere)."""
+    gray = image.mean(dim=1, keepdim=True)
+    kx = SOBEL_X.to(image)[None, None]
+    padded = F.pad(gray, (1, 1, 1, 1), mode="replicate")
+    gx, gy = F.conv2d(padded, kx), F.conv2d(padded, kx.transpose(-1, -2))
+    return torch.sqrt(gx**2 + gy**2 + 1e-12)
+
+
+def edge(pred, target, mask=None):
+    """L1 between Sobel gradient magnitudes: penalises blurred or misplaced edges."""
+    return F.l1_loss(sobel(pred), sobel(target))
+
+
+def ssim(pred, target, mask=None):
+    """1 - SSIM (Gaussian window 11, sigma 1.5)."""
+    return 1 - structural_similarity_index_measure(pred, target, data_range=1.0)
+
+
+def tv(pred, target=None, mask=None):
+    """Total variation: mean absolute difference between neighbouring pixels."""
+    return (pred[..., 1:, :] - pred[..., :-1, :]).abs().mean() + (pred[..., 1:] - pred[..., :-1]).abs().mean()
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = features.shape
+    f = features.flatten(2)  # (B, C, HW)
+    return f @ f.transpose(1, 2) / (c * h * w)  # (B, C, C)
+
+
+def generator_adversarial(fake_logits: torch.Tensor, kind: str = "nonsaturating") -> torch.Tensor:
+    """The generator's adversarial term on the critic's logits for generated images."""
+    if kind in ("nonsaturating", "vanilla"):
+        return F.softplus(-fake_logits).mean()  # -log sigmoid(D(G(z)))
+    if kind == "lsgan":
+        return (fake_logits - 1).pow(2).mean()
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}")
+
+
+def discriminator_adversarial(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "nonsaturating"
+) -> torch.Tensor:
+    """The critic's term: real patches towards real, generated (detached) ones towards fake."""
+    if kind in ("nonsaturating", "vanilla"):
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if kind == "lsgan":
+        return (real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean()
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}")
+
+
+def feature_matching(real_features: list[torch.Tensor], fake_features: list[torch.Tensor]) -> torch.Tensor:
+    """L1 between the critic's intermediate features of real and generated images (pix2pixHD)."""
+    return sum(F.l1_loss(f, r.detach()) for r, f in zip(real_features, fake_features, strict=True)) / len(real_features)
+
+
+def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al., 2018): squared gradient norm of the critic at real images."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+class VGGFeatures(nn.Module):
+    """Frozen ImageNet VGG16 up to relu4_3 on ImageNet-normalised input (weights provisioned offline)."""
+
+    def __init__(self):
+        super().__init__()
+        from inpaintkit.backbones import IMAGENET_MEAN, IMAGENET_STD, pretrained_trunk
+
+        self.trunk = pretrained_trunk("vgg16").eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.trunk((x - self.mean) / self.std, depth=4)
+
+
+# Losses computed from (pred, target, mask); the GAN terms live in the adversarial training step.
+PIXEL_LOSSES = {
+    "mse": mse, "l1": l1, "hole_l1": hole_l1, "poisson": poisson, "kl": kl, "cross_entropy": cross_entropy,
+    "edge": edge, "ssim": ssim, "tv": tv,
+}  # fmt: skip
+FEATURE_LOSSES = ("perceptual", "style")
+GAN_LOSSES = ("adversarial", "feature_matching", "r1")
+LOSS_NAMES = (*PIXEL_LOSSES, *FEATURE_LOSSES, *GAN_LOSSES)
+
+
+def parse_recipe(recipe: dict) -> dict[str, tuple[float, dict]]:
+    """``{name: weight | {weight: w, **options}}`` -> ``{name: (weight, options)}``, validated."""
+    parsed = {}
+    for name, value in recipe.items():
+        if name not in LOSS_NAMES:
+            raise InpaintError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
+        options = dict(value) if isinstance(value, dict) else {"weight": value}
+        weight = options.pop("weight", None)
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
+            raise InpaintError(f"loss {name!r}: weight must be a non-negative number, got {weight!r}")
+        if options and name not in ("hole_l1", "r1"):
+            raise InpaintError(f"loss {name!r} takes no options ({', '.join(options)})")
+        parsed[name] = (float(weight), options)
+    if not any(w > 0 for w, _ in parsed.values()):
+        raise InpaintError("the loss recipe has no term with a positive weight")
+    return parsed
+
+
+class Criterion(nn.Module):
+    """The weighted sum of a recipe's pixel and feature terms; returns ``(total, {name: value})``.
+
+    Every term is returned unweighted for logging, so runs with different weights stay comparable.
+    """
+
+    def __init__(self, recipe: dict):
+        super().__init__()
+        self.recipe = parse_recipe(recipe)
+        uses_vgg = any(self.recipe.get(n, (0,))[0] > 0 for n in FEATURE_LOSSES)
+        self.vgg = VGGFeatures() if uses_vgg else None
+
+    def weight(self, name: str) -> float:
+        return self.recipe.get(name, (0.0, {}))[0]
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
+        terms = {}
+        for name, (_, options) in self.recipe.items():
+            if name in PIXEL_LOSSES:
+                terms[name] = PIXEL_LOSSES[name](pred, target, mask, **options)
+        if self.vgg is not None:
+            with torch.autocast(device_type=pred.device.type, enabled=False):
+                fp, ft = self.vgg(pred.float()), self.vgg(target.float())
+            if "perceptual" in self.recipe:
+                terms["perceptual"] = sum(F.l1_loss(a, b) for a, b in zip(fp, ft, strict=True)) / len(fp)
+            if "style" in self.recipe:
+                terms["style"] = sum(F.l1_loss(gram(a), gram(b)) for a, b in zip(fp, ft, strict=True))
+        total = sum(self.weight(name) * value for name, value in terms.items())
+        return total, terms

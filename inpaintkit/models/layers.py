@@ -1,0 +1,159 @@
+"""Blocks shared by the model families: conv-norm-act, self-attention, the Fourier unit and FFC."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def masked_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The network input every generator uses: ``(B, 3 + 1, H, W)``, hole pixels zeroed, mask appended."""
+    return torch.cat([image * (1 - mask), mask], dim=1)
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}")
+
+
+def activation(kind: str) -> nn.Module:
+    if kind == "relu":
+        return nn.ReLU(inplace=True)
+    if kind == "lrelu":
+        return nn.LeakyReLU(0.2, inplace=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown activation {kind!r}")
+
+
+class ConvNormAct(nn.Sequential):
+    """Convolution (no bias when a norm follows), normalisation, activation."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, norm: str = "batch", act: str = "relu"):
+        super().__init__(
+            nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=norm == "none"),
+            norm_layer(norm, cout),
+            activation(act),
+        )
+
+
+class UpNormAct(nn.Sequential):
+    """Transposed convolution that doubles the size, normalisation, activation."""
+
+    def __init__(self, cin: int, cout: int, norm: str = "batch", act: str = "relu", kernel: int = 4):
+        padding, output_padding = (1, 0) if kernel == 4 else (1, 1)
+        super().__init__(
+            nn.ConvTranspose2d(cin, cout, kernel, 2, padding, output_padding, bias=norm == "none"),
+            norm_layer(norm, cout),
+            activation(act),
+        )
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention (Zhang et al., 2019): query and key at C/8, value at C, a learned gate
+    ``gamma`` that starts at 0 so the block begins as the identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.query = nn.Conv2d(channels, max(1, channels // 8), 1)
+        self.key = nn.Conv2d(channels, max(1, channels // 8), 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)  # (B, HW, C/8)
+        k = self.key(x).flatten(2)  # (B, C/8, HW)
+        attn = torch.softmax(q @ k, dim=-1)  # (B, HW, HW)
+        v = self.value(x).flatten(2)  # (B, C, HW)
+        out = (v @ attn.transpose(1, 2)).view(b, c, h, w)
+        return x + self.gamma * out
+
+
+class FourierUnit(nn.Module):
+    """A 1x1 convolution in the frequency domain: every output pixel sees the whole image.
+
+    Real FFT over (H, W), real and imaginary parts stacked as channels, conv-BN-ReLU, inverse FFT.
+    The FFT runs in float32 (cuFFT does not take bf16 at arbitrary sizes).
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * cin, 2 * cout, 1, bias=False)
+        self.norm = nn.BatchNorm2d(2 * cout)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        h, w = x.shape[-2:]
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spec = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2+1) complex
+            spec = torch.cat([spec.real, spec.imag], dim=1)  # (B, 2C, H, W/2+1)
+            spec = self.act(self.norm(self.conv(spec)))
+            real, imag = spec.chunk(2, dim=1)
+            out = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")  # (B, C_out, H, W)
+        return out.to(dtype)
+
+
+class SpectralTransform(nn.Module):
+    """LaMa's global branch: halve channels, Fourier unit with a residual, project to ``cout``."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        mid = max(1, cout // 2)
+        self.reduce = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True))
+        self.fourier = FourierUnit(mid, mid)
+        self.project = nn.Conv2d(mid, cout, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.reduce(x)
+        return self.project(x + self.fourier(x))
+
+
+class FFC(nn.Module):
+    """Fast Fourier Convolution (Chi et al., 2020): channels split into a local part (3x3 convs)
+    and a global part (spectral transform); four paths exchange information between them."""
+
+    def __init__(self, channels: int, global_ratio: float = 0.75):
+        super().__init__()
+        self.cg = int(channels * global_ratio)
+        self.cl = channels - self.cg
+        self.local_to_local = nn.Conv2d(self.cl, self.cl, 3, padding=1, padding_mode="reflect", bias=False)
+        self.local_to_global = nn.Conv2d(self.cl, self.cg, 3, padding=1, padding_mode="reflect", bias=False)
+        self.global_to_local = nn.Conv2d(self.cg, self.cl, 3, padding=1, padding_mode="reflect", bias=False)
+        self.global_to_global = SpectralTransform(self.cg, self.cg)
+        self.norm_local = nn.BatchNorm2d(self.cl)
+        self.norm_global = nn.BatchNorm2d(self.cg)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xl, xg = x.split([self.cl, self.cg], dim=1)
+        yl = self.local_to_local(xl) + self.global_to_local(xg)
+        yg = self.local_to_global(xl) + self.global_to_global(xg)
+        return torch.cat([self.act(self.norm_local(yl)), self.act(self.norm_global(yg))], dim=1)
+
+
+class FFCResBlock(nn.Module):
+    """Two FFCs with a residual connection (LaMa's FFCResnetBlock)."""
+
+    def __init__(self, channels: int, global_ratio: float = 0.75):
+        super().__init__()
+        self.ffc1 = FFC(channels, global_ratio)
+        self.ffc2 = FFC(channels, global_ratio)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.ffc2(self.ffc1(x))
+
+
+def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` (antialiased when shrinking); a no-op at the same size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = x.shape[-2] > size[0] or x.shape[-1] > size[1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)

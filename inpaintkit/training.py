@@ -1,0 +1,556 @@
+"""Training on Lightning: a supervised module, an adversarial one, the on-demand curriculum, and
+``train(config)`` which sets up the run directory, loggers, checkpoints and the exported model.
+
+Usable from Python without the CLI (``train(TrainConfig(...))``); imports nothing from the UI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import platform
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+from inpaintkit import losses, metrics
+from inpaintkit.data import InpaintDataModule
+from inpaintkit.errors import InpaintError
+from inpaintkit.masks import box
+from inpaintkit.models import create_discriminator, create_model, save_model
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+SCHEDULERS = ("none", "cosine", "cosine-restarts", "step")
+LOGGERS = ("tensorboard", "wandb", "mlflow", "none")
+ADVERSARIAL_KINDS = ("nonsaturating", "vanilla", "lsgan", "hinge")
+
+
+@dataclass
+class TrainConfig:
+    """One flat recipe. Every key is documented in the README; unknown keys are an error."""
+
+    name: str = "run"
+    model: str = "unet"
+    model_args: dict = field(default_factory=dict)
+    discriminator: str | None = None
+    discriminator_args: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=lambda: {"l1": 1.0})
+    adversarial: str = "nonsaturating"
+    data: str = "../shared/data/bsds500/train"
+    val_data: str | None = "../shared/data/bsds500/val"
+    size: int = 128
+    masks: str = "blocks"
+    val_masks: str | None = None
+    curriculum: list | None = None
+    batch_size: int = 16
+    workers: int = 2
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    d_optimizer: str = "adam"
+    d_lr: float = 2e-4
+    d_betas: list = field(default_factory=lambda: [0.5, 0.999])
+    scheduler: str = "none"
+    scheduler_args: dict = field(default_factory=dict)
+    grad_clip: float = 0.0
+    epochs: int = 20
+    max_steps: int = -1
+    val_every: int = 0
+    val_count: int = 64
+    patience: int = 3
+    seed: int = 0
+    precision: str = "32-true"
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    logger: str = "tensorboard"
+    out: str = "runs"
+    deterministic: bool = False
+    log_every: int = 10
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
+        if not isinstance(raw, dict):
+            raise InpaintError(f"{source}: expected a mapping of keys to values")
+        hints = typing.get_type_hints(cls)
+        for key, value in raw.items():
+            if key not in hints:
+                close = difflib.get_close_matches(str(key), list(hints), n=1)
+                raise InpaintError(
+                    f"{source}: unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                )
+            if not _type_ok(value, hints[key]):
+                raise InpaintError(f"{source}: {key} = {value!r} is not a valid {_type_name(hints[key])}")
+        values = {k: float(v) if hints[k] is float else v for k, v in raw.items()}
+        return cls(**values)
+
+    def with_overrides(self, assignments: list[str]) -> TrainConfig:
+        """Apply ``key=value`` strings (values parsed as YAML: numbers, lists, mappings)."""
+        raw = self.to_dict()
+        for item in assignments:
+            if "=" not in item:
+                raise InpaintError(f"--set {item!r}: expected key=value")
+            key, text = item.split("=", 1)
+            raw[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        return TrainConfig.from_dict(raw, source="--set")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Checks that need no data loading; each failure is one clear line."""
+        if self.lr <= 0 or self.d_lr <= 0:
+            raise InpaintError(f"learning rates must be positive (lr {self.lr}, d_lr {self.d_lr})")
+        for key in ("batch_size", "size", "epochs", "num_nodes", "val_count", "log_every"):
+            if getattr(self, key) < 1:
+                raise InpaintError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.optimizer not in OPTIMIZERS or self.d_optimizer not in OPTIMIZERS:
+            raise InpaintError(f"unknown optimizer; choose from {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise InpaintError(f"unknown scheduler {self.scheduler!r}; choose from {', '.join(SCHEDULERS)}")
+        if self.logger not in LOGGERS:
+            raise InpaintError(f"unknown logger {self.logger!r}; choose from {', '.join(LOGGERS)}")
+        if self.adversarial not in ADVERSARIAL_KINDS:
+            raise InpaintError(f"unknown adversarial loss {self.adversarial!r}; choose from {ADVERSARIAL_KINDS}")
+        recipe = losses.parse_recipe(self.loss)
+        gan_terms = [n for n in losses.GAN_LOSSES if recipe.get(n, (0,))[0] > 0]
+        if gan_terms and not self.discriminator:
+            raise InpaintError(f"loss terms {', '.join(gan_terms)} need a discriminator (set discriminator:)")
+        if self.discriminator and "adversarial" not in gan_terms:
+            raise InpaintError("a discriminator is set but the loss has no adversarial term")
+        if self.curriculum is not None:
+            _check_levels(self.curriculum, self.size)
+        for key in ("data", "val_data"):
+            path = getattr(self, key)
+            if path is not None and not Path(path).is_dir():
+                raise InpaintError(f"{key} folder {path} not found")
+
+
+def _type_ok(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint) -> str:
+    return " or ".join(a.__name__ for a in typing.get_args(hint)) or getattr(hint, "__name__", str(hint))
+
+
+def _check_levels(levels, size: int) -> None:
+    ok = (
+        isinstance(levels, list)
+        and levels
+        and all(isinstance(lv, list) and len(lv) == 2 and 1 <= lv[0] <= lv[1] <= size for lv in levels)
+    )
+    if not ok:
+        raise InpaintError(f"curriculum must be a list of [min, max] hole sides within 1..{size}, got {levels!r}")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise InpaintError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InpaintError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return TrainConfig.from_dict(raw or {}, source=str(path))
+
+
+def build_optimizer(name: str, params, lr: float, betas, momentum: float, weight_decay: float):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    raise InpaintError(f"unknown optimizer {name!r}")
+
+
+def build_scheduler(name: str, optimizer, epochs: int, args: dict):
+    """Stepped once per epoch."""
+    if name == "none":
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.get("t_max", epochs))
+    if name == "cosine-restarts":
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=args.get("t_0", 5), T_mult=args.get("t_mult", 1)
+        )
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, args.get("step_size", 1), args.get("gamma", 0.99))
+    raise InpaintError(f"unknown scheduler {name!r}")
+
+
+class Curriculum:
+    """On-demand learning (Gao and Grauman, 2017): square holes at N difficulty levels; after each
+    step the share of the next batches given to a level is proportional to 1 / (its latest PSNR),
+    so the levels the model fills worst get the most samples. At least one sample per level keeps
+    every level measured."""
+
+    def __init__(self, levels: list[list[int]], batch_size: int, seed: int):
+        self.levels = [tuple(lv) for lv in levels]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.psnr: list[float | None] = [None] * len(levels)
+
+    def counts(self) -> list[int]:
+        n, b = len(self.levels), self.batch_size
+        known = [p for p in self.psnr if p is not None]
+        fill = float(np.mean(known)) if known else 1.0
+        inv = np.array([1.0 / max(p if p is not None else fill, 1e-3) for p in self.psnr])
+        if b < n:
+            return [1 if i < b else 0 for i in range(n)]
+        share = 1 + inv / inv.sum() * (b - n)  # one each, the rest by difficulty
+        counts = np.floor(share).astype(int)
+        for i in np.argsort(-(share - counts))[: b - counts.sum()]:  # largest remainders
+            counts[i] += 1
+        return counts.tolist()
+
+    def masks(self, size: int, step: int) -> tuple[torch.Tensor, list[int]]:
+        rng = np.random.default_rng([self.seed, step])
+        levels = [i for i, c in enumerate(self.counts()) for _ in range(c)]
+        holes = [box(size, size, rng, side=self.levels[i]) for i in levels]
+        return torch.from_numpy(np.stack(holes))[:, None], levels
+
+    def update(self, levels: list[int], psnr: torch.Tensor) -> None:
+        for i in set(levels):
+            self.psnr[i] = float(psnr[[j for j, lv in enumerate(levels) if lv == i]].mean())
+
+    def state_dict(self) -> dict:
+        return {"psnr": list(self.psnr)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.psnr = list(state["psnr"])
+
+
+class InpaintModule(L.LightningModule):
+    """Supervised training of a generator with a weighted loss recipe."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.config = TrainConfig.from_dict(config)
+        self.generator = create_model(self.config.model, **self.config.model_args)
+        self.criterion = losses.Criterion(self.config.loss)
+        levels = self.config.curriculum
+        self.curriculum = Curriculum(levels, self.config.batch_size, self.config.seed) if levels else None
+        self.strict_loading = False  # the frozen VGG of perceptual losses is not checkpointed
+        self.run_dir: Path | None = None
+        self._last_batch_time: float | None = None
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.generator(image, mask)
+
+    def _batch(self, batch) -> tuple[torch.Tensor, torch.Tensor, list[int] | None]:
+        image, mask = batch
+        if self.curriculum is None:
+            return image, mask, None
+        holes, levels = self.curriculum.masks(image.shape[-1], int(self.global_step))
+        return image, holes.to(image), levels
+
+    def _after_step(self, pred, image, mask, levels, terms, total) -> None:
+        if not torch.isfinite(total):
+            raise InpaintError(
+                f"the loss became {float(total)} at step {self.global_step}; the last good checkpoint is kept "
+                "(lower the learning rate or enable grad_clip)"
+            )
+        now = time.perf_counter()
+        if self._last_batch_time is not None:
+            self.log("img_per_s", image.shape[0] / (now - self._last_batch_time), prog_bar=True)
+        self._last_batch_time = now
+        self.log("train/loss", total.detach(), prog_bar=True)
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
+        if levels is not None:
+            with torch.no_grad():
+                psnr = metrics.psnr(mask * pred + (1 - mask) * image, image)
+            self.curriculum.update(levels, psnr)
+            for i, (p, c) in enumerate(zip(self.curriculum.psnr, self.curriculum.counts(), strict=True)):
+                self.log(f"curriculum/psnr_level{i + 1}", float(p if p is not None else 0.0))
+                self.log(f"curriculum/count_level{i + 1}", float(c))
+
+    def training_step(self, batch, batch_idx):
+        image, mask, levels = self._batch(batch)
+        pred = self.generator(image, mask)
+        total, terms = self.criterion(pred, image, mask)
+        self._after_step(pred, image, mask, levels, terms, total)
+        return total
+
+    def validation_step(self, batch, batch_idx):
+        image, mask = batch
+        pred = self.generator(image, mask)
+        total, _ = self.criterion(pred, image, mask)
+        result = mask * pred.clamp(0, 1) + (1 - mask) * image
+        n = image.shape[0]
+        self.log("val/loss", total, batch_size=n, sync_dist=True)
+        self.log("val/psnr", metrics.psnr(result, image).mean(), batch_size=n, prog_bar=True, sync_dist=True)
+        self.log("val/ssim", metrics.ssim(result, image).mean(), batch_size=n, sync_dist=True)
+        if batch_idx == 0 and self.trainer.is_global_zero:
+            self._save_samples(image, mask, result)
+
+    def _save_samples(self, image, mask, result) -> None:
+        from inpaintkit.evaluation import sample_grid, show_hole
+        from inpaintkit.io import to_uint8, write_image
+
+        rows = []
+        for i in range(min(8, image.shape[0])):
+            original, hole = to_uint8(image[i]), (mask[i, 0] > 0.5).cpu().numpy()
+            rows.append([original, show_hole(original, hole), to_uint8(result[i])])
+        grid = sample_grid(rows, cell=min(128, image.shape[-1]))
+        if self.run_dir is not None:
+            write_image(self.run_dir / "samples" / f"step-{self.global_step:07d}.png", grid)
+        experiment = getattr(self.logger, "experiment", None)
+        if hasattr(experiment, "add_image"):  # TensorBoard
+            experiment.add_image("val/original_masked_output", grid, self.global_step, dataformats="HWC")
+
+    def configure_optimizers(self):
+        c = self.config
+        opt = build_optimizer(c.optimizer, self.generator.parameters(), c.lr, c.betas, c.momentum, c.weight_decay)
+        scheduler = build_scheduler(c.scheduler, opt, c.epochs, c.scheduler_args)
+        return opt if scheduler is None else {"optimizer": opt, "lr_scheduler": scheduler}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        if self.config.grad_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.config.grad_clip, gradient_clip_algorithm="norm")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if ".vgg." not in k}
+        if self.curriculum is not None:
+            checkpoint["curriculum"] = self.curriculum.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.curriculum is not None and "curriculum" in checkpoint:
+            self.curriculum.load_state_dict(checkpoint["curriculum"])
+
+    def on_train_epoch_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None:
+            datamodule.train_set.set_epoch(self.current_epoch)
+
+
+class AdversarialModule(InpaintModule):
+    """Generator and PatchGAN critic with manual optimisation: a generator step on the recipe's
+    terms plus the adversarial (and feature-matching) terms, then a critic step on detached fakes.
+    The critic judges the composited result and sees the mask, so only the fill is at stake."""
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        self.automatic_optimization = False
+        self.discriminator = create_discriminator(self.config.discriminator, **self.config.discriminator_args)
+
+    def training_step(self, batch, batch_idx):
+        c, crit = self.config, self.criterion
+        opt_g, opt_d = self.optimizers()
+        image, mask, levels = self._batch(batch)
+
+        with self.toggled_optimizer(opt_g):
+            pred = self.generator(image, mask)
+            fake = mask * pred + (1 - mask) * image
+            total, terms = crit(pred, image, mask)
+            fake_logits, fake_features = self.discriminator(fake, mask)
+            terms["adversarial"] = losses.generator_adversarial(fake_logits, c.adversarial)
+            total = total + crit.weight("adversarial") * terms["adversarial"]
+            if crit.weight("feature_matching") > 0:
+                with torch.no_grad():
+                    _, real_features = self.discriminator(image, mask)
+                terms["feature_matching"] = losses.feature_matching(real_features, fake_features)
+                total = total + crit.weight("feature_matching") * terms["feature_matching"]
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(total)
+            self._clip(opt_g)
+            opt_g.step()
+
+        with self.toggled_optimizer(opt_d):
+            real = image.detach().requires_grad_(crit.weight("r1") > 0)
+            real_logits, _ = self.discriminator(real, mask)
+            fake_logits, _ = self.discriminator(fake.detach(), mask)
+            d_loss = losses.discriminator_adversarial(real_logits, fake_logits, c.adversarial)
+            if crit.weight("r1") > 0:
+                terms["r1"] = losses.r1_penalty(real_logits, real)
+                d_loss = d_loss + crit.weight("r1") / 2 * terms["r1"]
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            self._clip(opt_d)
+            opt_d.step()
+        terms["discriminator"] = d_loss
+        self._after_step(pred, image, mask, levels, terms, total)
+
+    def _clip(self, optimizer) -> None:
+        if self.config.grad_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.config.grad_clip, gradient_clip_algorithm="norm")
+
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()
+
+    def configure_optimizers(self):
+        c = self.config
+        opt_g = build_optimizer(c.optimizer, self.generator.parameters(), c.lr, c.betas, c.momentum, c.weight_decay)
+        opt_d = build_optimizer(c.d_optimizer, self.discriminator.parameters(), c.d_lr, c.d_betas, c.momentum, 0.0)
+        schedulers = [build_scheduler(c.scheduler, o, c.epochs, c.scheduler_args) for o in (opt_g, opt_d)]
+        if schedulers[0] is None:
+            return [opt_g, opt_d]
+        return [opt_g, opt_d], schedulers
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file, synced, then renamed: a kill or a full disk during a
+    save leaves the previous checkpoint intact."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part")
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
+def _run_dir(config: TrainConfig, resume: str | None) -> Path:
+    """The run's folder: the resumed run's, one handed down from the launching process (DDP ranks
+    re-run the command), or a new ``out/name[-N]``."""
+    if resume:
+        return Path(resume).resolve().parent.parent
+    if os.environ.get("INPAINTKIT_RUN_DIR"):
+        return Path(os.environ["INPAINTKIT_RUN_DIR"])
+    base = Path(config.out) / config.name
+    run, n = base, 1
+    while run.exists():
+        n += 1
+        run = base.with_name(f"{config.name}-{n}")
+    return run
+
+
+def _logger(config: TrainConfig, run_dir: Path):
+    if config.logger == "none":
+        return False
+    if config.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
+    if config.logger == "wandb":
+        from lightning.pytorch.loggers import WandbLogger
+
+        return WandbLogger(project="inpaintkit", name=config.name, save_dir=str(run_dir))
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    return MLFlowLogger(
+        experiment_name="inpaintkit", run_name=config.name, tracking_uri=f"sqlite:///{run_dir}/mlflow.db"
+    )
+
+
+def train(config: TrainConfig, resume: str | None = None, command: list[str] | None = None) -> Path:
+    """Train ``config``; returns the run directory, which holds ``config.yaml``, ``command.txt``,
+    ``meta.json``, ``checkpoints/{best,last}.ckpt``, logs, samples and ``model.safetensors``."""
+    config.validate()
+    if resume is not None and not Path(resume).is_file():
+        raise InpaintError(f"{resume}: checkpoint not found")
+    create_model(config.model, **config.model_args)  # fail early on a bad model name or argument
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = InpaintDataModule(
+        config.data, config.val_data, size=config.size, masks=config.masks, val_masks=config.val_masks,
+        batch_size=config.batch_size, workers=config.workers, seed=config.seed, val_count=config.val_count,
+    )  # fmt: skip
+    run_dir = _run_dir(config, resume)
+    os.environ["INPAINTKIT_RUN_DIR"] = str(run_dir)
+    adversarial = config.discriminator is not None
+    module = (AdversarialModule if adversarial else InpaintModule)(config.to_dict())
+    multiple = module.generator.size_multiple
+    if config.size % multiple:
+        raise InpaintError(f"size {config.size} is not a multiple of {config.model}'s size_multiple {multiple}")
+    module.run_dir = run_dir
+    has_val = config.val_data is not None
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="best", save_last=True, save_top_k=1 if has_val else 0,
+        monitor="val/psnr" if has_val else None, mode="max", enable_version_counter=False,
+    )  # fmt: skip
+    callbacks = [checkpoint]
+    if has_val and config.patience > 0:
+        callbacks.append(
+            EarlyStopping(monitor="val/psnr", mode="max", patience=config.patience, check_on_train_epoch_end=False)
+        )
+    steps_per_batch = 2 if adversarial else 1  # Lightning counts each optimizer step
+    strategy = config.strategy
+    if strategy == "ddp" and adversarial:
+        strategy = "ddp_find_unused_parameters_true"
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir), max_epochs=config.epochs,
+        max_steps=config.max_steps * steps_per_batch if config.max_steps > 0 else -1,
+        accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes, strategy=strategy,
+        precision=config.precision, logger=_logger(config, run_dir), callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()], log_every_n_steps=config.log_every, deterministic=config.deterministic,
+        val_check_interval=config.val_every if config.val_every > 0 else None,
+        check_val_every_n_epoch=None if config.val_every > 0 else 1,
+        num_sanity_val_steps=0, gradient_clip_val=None, enable_model_summary=False,
+    )  # fmt: skip
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        (run_dir / "command.txt").write_text(" ".join(command or sys.argv) + "\n")
+        from inpaintkit import __version__
+
+        meta = {
+            "inpaintkit": __version__, "torch": torch.__version__, "lightning": L.__version__,
+            "python": platform.python_version(), "machine": platform.machine(), "started": time.ctime(),
+            "resumed_from": resume,
+        }  # fmt: skip
+        (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    if trainer.is_global_zero:
+        export_best(run_dir, config, trainer, checkpoint)
+    return run_dir
+
+
+def export_best(run_dir: Path, config: TrainConfig, trainer: L.Trainer, checkpoint: ModelCheckpoint) -> Path:
+    """Write the best (else last) generator as ``model.safetensors`` with a card of the run."""
+    source = Path(checkpoint.best_model_path or checkpoint.last_model_path)
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    generator = create_model(config.model, **config.model_args)
+    prefix = "generator."
+    generator.load_state_dict({k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
+    score = checkpoint.best_model_score
+    card = {
+        "recipe": config.to_dict(),
+        "checkpoint": source.name,
+        "epoch": state.get("epoch"),
+        "batches": state.get("global_step", 0) // (2 if config.discriminator else 1),
+        "val_psnr": None if score is None or math.isnan(float(score)) else round(float(score), 4),
+        "trained_on": config.data,
+    }
+    return save_model(generator, run_dir / "model.safetensors", card)
