@@ -1,8 +1,20 @@
-"""Running methods side by side on the same images and masks: tables and sample grids."""
+"""Running methods side by side on the same images and masks: tables, plots and sample grids.
+
+Every method sees exactly the same prepared images (short side resized to ``size`` with bicubic
+resampling, centre crop) and the same masks: mask ``i`` of a bin depends only on the protocol, the
+bin, the image index and the seed. Metrics are computed on the composited result against the
+original: PSNR and SSIM over the whole image, L1 inside the hole (percent), LPIPS (VGG and AlexNet)
+per image and FID per method and bin between the results and the originals.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,9 +24,10 @@ from PIL import Image
 
 from inpaintkit import metrics
 from inpaintkit.data import fit_square
+from inpaintkit.errors import InpaintError
 from inpaintkit.inference import inpaint_array
-from inpaintkit.io import mask_to_tensor, to_tensor, write_image
-from inpaintkit.masks import MaskGenerator
+from inpaintkit.io import list_images, mask_to_tensor, read_image, to_tensor, write_image
+from inpaintkit.masks import FolderMasks, MaskGenerator
 from inpaintkit.models import count_parameters, load_model
 
 DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -119,3 +132,217 @@ def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> s
     )
     (out / "results.md").write_text(f"{caption}\n\n{table}\n")
     return f"{caption}\n\n{table}"
+
+
+BENCH_SEED = 2024
+PCONV_BINS = ("1-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%")
+PREPARATION = "short side resized to {size} px (bicubic), centre crop to {size}x{size}"
+PROTOCOLS = {
+    "pconv-bins": "NVIDIA irregular masks (Liu et al., 2018) in six hole-ratio bins, mask i % 2000 of each bin",
+    "lama-256": "LaMa's thin / medium / thick test masks, generated with seed 2024",
+    "center": "a centred square of half the side (25 % of the image)",
+    "blocks": "1-9 squares or circles of 32 or 64 px, seed 2024",
+}
+MaskSource = Callable[[int, int, int], np.ndarray]  # (index, height, width) -> bool (H, W)
+
+
+def _default_irregular_masks() -> Path:
+    here = Path(os.environ.get("INPAINTKIT_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+    return here / "irregular-masks" / "masks"
+
+
+def protocol_bins(spec: str, seed: int = BENCH_SEED) -> list[tuple[str, MaskSource]]:
+    """The named bins of a protocol, or one bin for any mask spec (``strokes``, ``folder=DIR``...)."""
+    if spec == "pconv-bins" or spec.startswith("pconv-bins="):
+        folder = Path(spec.split("=", 1)[1]) if "=" in spec else _default_irregular_masks()
+        masks = FolderMasks(folder)
+        if len(masks.files) < 6:
+            raise InpaintError(f"{folder}: pconv-bins needs the six bins of the irregular mask set")
+        per_bin = len(masks.files) // 6
+        return [
+            (label, lambda i, h, w, b=b: masks.load(b * per_bin + i % per_bin, h, w) > 0.5)
+            for b, label in enumerate(PCONV_BINS)
+        ]
+    if spec == "lama-256":
+        return [(k, _generated(f"lama-{k}", seed)) for k in ("thin", "medium", "thick")]
+    return [(spec, _generated(spec, seed))]
+
+
+def _generated(spec: str, seed: int) -> MaskSource:
+    generator = MaskGenerator(spec)
+    return lambda i, h, w: generator.sample(i, h, w, seed) > 0.5
+
+
+@dataclass
+class BenchResult:
+    protocol: str
+    size: int
+    images: list[str]
+    methods: dict[str, int]  # name -> parameter count
+    rows: list[dict]  # one per method x bin, aggregated
+    per_image: list[dict]
+
+    def to_json(self) -> dict:
+        return {
+            "protocol": self.protocol,
+            "protocol_description": PROTOCOLS.get(self.protocol, "masks from the spec, seed 2024"),
+            "preparation": PREPARATION.format(size=self.size),
+            "images": self.images,
+            "methods": self.methods,
+            "results": self.rows,
+            "per_image": self.per_image,
+        }
+
+
+METRIC_COLUMNS = [
+    ("psnr", "PSNR (dB)", "{:.2f}", "higher"),
+    ("ssim", "SSIM", "{:.4f}", "higher"),
+    ("l1", "hole L1 (%)", "{:.2f}", "lower"),
+    ("lpips_vgg", "LPIPS VGG", "{:.4f}", "lower"),
+    ("lpips_alex", "LPIPS Alex", "{:.4f}", "lower"),
+    ("fid", "FID", "{:.2f}", "lower"),
+    ("edge", "edge error", "{:.4f}", "lower"),
+]
+
+
+class FeatureMetrics:
+    """LPIPS (VGG, AlexNet) and Inception features, if their weights are provisioned."""
+
+    def __init__(self):
+        from inpaintkit.backbones import PREPARE_HINT
+
+        try:
+            self.lpips = {"vgg": metrics.LPIPS("vgg"), "alex": metrics.LPIPS("alex")}
+            self.inception = metrics.InceptionPool()
+        except InpaintError:
+            warnings.warn(f"LPIPS and FID skipped: their weights are missing; {PREPARE_HINT}", stacklevel=2)
+            self.lpips, self.inception = {}, None
+
+
+def run_bench(
+    methods: list[str],
+    data: str | Path,
+    masks: str,
+    n: int | None = None,
+    size: int = 256,
+    seed: int = BENCH_SEED,
+    progress: bool = True,
+    features: FeatureMetrics | None = None,
+) -> tuple[BenchResult, list[list[np.ndarray]]]:
+    """Every method on the same ``n`` images x every bin of ``masks``. Returns the result and sample
+    grid rows (masked input, each method, original) for the first images."""
+    from tqdm import tqdm
+
+    files = list_images(data)[: n or None]
+    if not files:
+        raise InpaintError(f"{data}: no images found")
+    bins = protocol_bins(masks, seed)
+    models = {name: load_model(name) for name in methods}
+    features = features or FeatureMetrics()
+    torch.set_grad_enabled(False)
+    per_image, grid = [], []
+    real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
+    for i, path in enumerate(tqdm(files, desc="bench", unit="img", disable=not progress)):
+        image = fit_square(read_image(path), size)
+        target = to_tensor(image)
+        if features.inception is not None:
+            real_feats.append(features.inception(target))
+        reference = {key: lpips.features(target) for key, lpips in features.lpips.items()}
+        for label, mask_of in bins:
+            hole = mask_of(i, size, size)
+            results = []
+            for name, model in models.items():
+                start = time.perf_counter()
+                result = inpaint_array(model, image, hole)
+                seconds = time.perf_counter() - start
+                results.append(result)
+                row = {"method": name, "bin": label, "image": path.name, "hole_ratio": float(hole.mean())}
+                row.update(score(result, image, hole))
+                row["edge"] = float(metrics.edge_error(to_tensor(result), target)[0])
+                row["seconds"] = seconds
+                per_image.append(row)
+            batch = torch.cat([to_tensor(r) for r in results])
+            for key, lpips in features.lpips.items():
+                values = lpips.distance(lpips.features(batch), reference[key]).tolist()
+                for row, value in zip(per_image[-len(models) :], values, strict=True):
+                    row[f"lpips_{key}"] = value
+            if features.inception is not None:
+                for name, feat in zip(models, features.inception(batch), strict=True):
+                    fake_feats[(name, label)].append(feat)
+            if i < 2:
+                grid.append([show_hole(image, hole), *results, image])
+    rows = []
+    for name in models:
+        for label, _ in bins:
+            chosen = [r for r in per_image if r["method"] == name and r["bin"] == label]
+            agg = {"method": name, "bin": label, "images": len(chosen)}
+            for key in ("hole_ratio", "psnr", "ssim", "l1", "lpips_vgg", "lpips_alex", "edge", "seconds"):
+                if key in chosen[0]:
+                    agg[key] = float(np.mean([r[key] for r in chosen]))
+            if features.inception is not None and len(files) >= 2:
+                agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.concatenate(real_feats))
+            rows.append(agg)
+    params = {name: count_parameters(m) for name, m in models.items()}
+    return BenchResult(masks, size, [p.name for p in files], params, rows, per_image), grid
+
+
+def results_markdown(result: BenchResult) -> str:
+    """One table per metric (methods x bins), then speed and size."""
+    bins = list(dict.fromkeys(r["bin"] for r in result.rows))
+    lookup = {(r["method"], r["bin"]): r for r in result.rows}
+    parts = [
+        f"# Bench: {result.protocol}",
+        "",
+        f"{len(result.images)} images, {PREPARATION.format(size=result.size)}; masks: "
+        f"{PROTOCOLS.get(result.protocol, result.protocol)}. Metrics on the composited result: PSNR and "
+        "SSIM over the whole image, L1 inside the hole in percent, LPIPS v0.1, FID against the originals "
+        "(few images per bin make FID biased upwards: compare methods, not papers).",
+    ]
+    mean_ratio = {b: np.mean([lookup[(m, b)]["hole_ratio"] for m in result.methods]) for b in bins}
+    header = ["method"] + [f"{b} ({mean_ratio[b] * 100:.0f} %)" for b in bins]
+    for key, title, fmt, better in METRIC_COLUMNS:
+        if key not in result.rows[0]:
+            continue
+        table = [[m] + [fmt.format(lookup[(m, b)][key]) for b in bins] for m in result.methods]
+        parts += ["", f"## {title} ({better} is better)", "", markdown_table(header, table)]
+    speed = [
+        [m, f"{p:,}", f"{np.mean([lookup[(m, b)]['seconds'] for b in bins]):.4f}"] for m, p in result.methods.items()
+    ]
+    parts += ["", "## Speed and size", "", markdown_table(["method", "parameters", "seconds / image"], speed)]
+    return "\n".join(parts) + "\n"
+
+
+def plot_metrics(result: BenchResult, path: Path) -> None:
+    """Each metric against the bins' mean hole ratio, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [c for c in METRIC_COLUMNS if c[0] in result.rows[0]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.0), squeeze=False)
+    for ax, (key, title, _, better) in zip(axes[0], keys, strict=True):
+        for method in result.methods:
+            rows = sorted((r for r in result.rows if r["method"] == method), key=lambda r: r["hole_ratio"])
+            ax.plot([r["hole_ratio"] * 100 for r in rows], [r[key] for r in rows], marker="o", label=method)
+        ax.set_xlabel("hole (% of image)")
+        ax.set_title(f"{title} ({better} better)", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_bench(result: BenchResult, grid: list[list[np.ndarray]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(results_markdown(result))
+    (out / "results.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    keys = list(dict.fromkeys(k for r in result.rows for k in r))
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(result.rows)
+    plot_metrics(result, out / "metrics.png")
+    write_image(out / "samples.png", sample_grid(grid, cell=128))

@@ -64,35 +64,49 @@ class LPIPS(torch.nn.Module):
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
 
     @torch.no_grad()
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        fa = self.trunk(((pred.float() * 2 - 1) - self.shift) / self.scale)
-        fb = self.trunk(((target.float() * 2 - 1) - self.shift) / self.scale)
-        total = torch.zeros(pred.shape[0], device=pred.device)
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised backbone features of ``(B, 3, H, W)`` in [0, 1] (reusable as a reference)."""
+        feats = self.trunk(((x.float() * 2 - 1) - self.shift) / self.scale)
+        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in feats]
+
+    @torch.no_grad()
+    def distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS between two feature lists (``fb`` may have batch 1 and broadcast)."""
+        total = 0
         for a, b, head in zip(fa, fb, self.heads, strict=True):
-            a = a / (a.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            b = b / (b.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            total += torch.nn.functional.conv2d((a - b) ** 2, head.to(a)).mean(dim=(1, 2, 3))
+            total = total + torch.nn.functional.conv2d((a - b) ** 2, head.to(a)).mean(dim=(1, 2, 3))
         return total
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.distance(self.features(pred), self.features(target))
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets ``(N, D)`` (pytorch-fid's
-    formula): ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 sqrt(S_a S_b))``, with a small diagonal offset when
-    the product is singular, and the imaginary residue of ``sqrtm`` dropped."""
-    from scipy import linalg
+    """Fréchet distance between Gaussians fitted to two feature sets ``(N, D)``, pytorch-fid's
+    formula ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr(sqrt(S_a S_b))``, computed exactly without a
+    D x D matrix square root.
 
+    With centred features ``A``, ``B``: ``S_a S_b = A'A B'B / c`` shares its non-zero eigenvalues with
+    ``(A B')(A B')' / c``, so ``tr(sqrt(S_a S_b))`` is the sum of the singular values of ``A B'``
+    over ``sqrt(c)``, ``c = (n_a - 1)(n_b - 1)``: O(n_a n_b D) instead of O(D^3). When a set has
+    more images than dimensions, the symmetric form ``sqrt(S_a) S_b sqrt(S_a)`` is used instead.
+    """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if len(a) < 2 or len(b) < 2:
         raise ValueError("FID needs at least two images per set")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(sigma_a.dot(sigma_b), disp=False)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(len(sigma_a)) * 1e-6
-        covmean = linalg.sqrtm((sigma_a + offset).dot(sigma_b + offset))
-    covmean = covmean.real
+    ca, cb = a - mu_a, b - mu_b
+    scale = (len(a) - 1) * (len(b) - 1)
+    trace_a, trace_b = (ca**2).sum() / (len(a) - 1), (cb**2).sum() / (len(b) - 1)
+    if min(len(a), len(b)) <= a.shape[1]:
+        cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / np.sqrt(scale)
+    else:
+        sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        w, v = np.linalg.eigh(sa)
+        root = (v * np.sqrt(w.clip(min=0))) @ v.T
+        cross = np.sqrt(np.linalg.eigvalsh(root @ sb @ root).clip(min=0)).sum()
     diff = mu_a - mu_b
-    return float(max(0.0, diff.dot(diff) + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean)))
+    return float(max(0.0, diff @ diff + trace_a + trace_b - 2 * cross))
 
 
 class InceptionPool(torch.nn.Module):

@@ -56,6 +56,14 @@ def test_frechet_distance_matches_an_independent_computation():
     eig = np.linalg.eigvals(sa @ sb).real.clip(min=0)
     expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.sqrt(eig).sum()
     assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=0.01)
+    few, many = a[:10], rng.normal(size=(40, 16))  # both computation paths: N < D and N > D
+    sf, sm = np.cov(few, rowvar=False), np.cov(many, rowvar=False)
+    from scipy import linalg
+
+    reference = ((few.mean(0) - many.mean(0)) ** 2).sum() + np.trace(sf) + np.trace(sm)
+    reference -= 2 * np.trace(linalg.sqrtm(sf @ sm).real)  # pytorch-fid's way
+    assert metrics.frechet_distance(few, many) == pytest.approx(reference, rel=0.01)
+    assert metrics.frechet_distance(many, few) == pytest.approx(reference, rel=0.01)
     with pytest.raises(ValueError):
         metrics.frechet_distance(a[:1], b)
 

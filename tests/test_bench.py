@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from inpaintkit.evaluation import FeatureMetrics, protocol_bins, run_bench
+
+from .conftest import run_cli, shared
+
+KEYS = ("psnr", "ssim", "l1", "lpips_vgg", "lpips_alex", "fid", "edge")
+
+
+@pytest.fixture(scope="module")
+def features(imagenet_weights):
+    return FeatureMetrics()
+
+
+def test_bench_cli_writes_every_file_and_is_deterministic(tmp_path, features):
+    data = shared("bsds500", "test")
+    args = ["--methods", "telea,mean-fill", "--data", data, "--masks", "pconv-bins", "--n", "2", "--size", "64"]
+    result = run_cli("bench", *args, "--out", tmp_path / "B")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("results.md", "results.csv", "results.json", "metrics.png", "samples.png"):
+        assert (tmp_path / "B" / name).is_file(), name
+    report = json.loads((tmp_path / "B" / "results.json").read_text())
+    assert [r["bin"] for r in report["results"][:6]] == ["1-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%"]
+    for row in report["results"]:
+        assert all(k in row for k in KEYS), row
+    ratios = [r["hole_ratio"] for r in report["results"][:6]]
+    assert ratios == sorted(ratios) and 0.01 <= ratios[0] <= 0.1 and 0.5 <= ratios[-1] <= 0.6
+    md = (tmp_path / "B" / "results.md").read_text()
+    for title in ("PSNR", "SSIM", "hole L1", "LPIPS VGG", "LPIPS Alex", "FID", "seconds / image"):
+        assert title in md
+    # The same bench again in-process: identical numbers (timings aside).
+    again, _ = run_bench(["telea", "mean-fill"], data, "pconv-bins", n=2, size=64, progress=False, features=features)
+    for a, b in zip(report["results"], again.rows, strict=True):
+        for key in KEYS:
+            assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12), key
+
+
+def test_real_method_beats_mean_fill(features):
+    data = shared("bsds500", "test")
+    result, grid = run_bench(["telea", "mean-fill"], data, "lama-256", n=3, size=64, progress=False, features=features)
+    rows = {(r["method"], r["bin"]): r for r in result.rows}
+    for b in ("thin", "medium", "thick"):
+        assert rows[("telea", b)]["psnr"] > rows[("mean-fill", b)]["psnr"]
+        assert rows[("telea", b)]["lpips_vgg"] < rows[("mean-fill", b)]["lpips_vgg"]
+    assert len(grid) == 2 * 3 and len(grid[0]) == 4  # masked input, two methods, original
+
+
+def test_protocol_bins_are_fixed_per_index():
+    ((label, source),) = protocol_bins("center")
+    assert label == "center" and source(0, 64, 64).mean() == 0.25
+    bins = protocol_bins("lama-256")
+    assert [b for b, _ in bins] == ["thin", "medium", "thick"]
+    assert (bins[2][1](5, 64, 64) == bins[2][1](5, 64, 64)).all()
+
+
+def test_eval_cli_writes_a_report(tmp_path):
+    data = shared("bsds500", "test")
+    out = tmp_path / "r" / "report.json"
+    result = run_cli("eval", "--model", "navier-stokes", "--data", data, "--masks", "center", "--n", "2",
+                     "--size", "64", "--out", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["methods"] == {"navier-stokes": 0} and report["results"][0]["bin"] == "center"
+    assert "bicubic" in report["preparation"]
