@@ -173,6 +173,9 @@ def train(
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue from a checkpoint (last.ckpt).")] = None,
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
+    grid: Annotated[
+        str | None, typer.Option(help="Train one run per value, then compare: optimizer=adam,sgd or loss=mse,l1.")
+    ] = None,
 ) -> None:
     """Train a model from a recipe; writes a run directory with checkpoints, logs and model.safetensors."""
     from inpaintkit.training import load_config
@@ -187,9 +190,24 @@ def train(
     if out is not None:
         overrides.append(f"out={out}")
     cfg = cfg.with_overrides(overrides)
-    run_dir = run_training(cfg, resume=str(resume) if resume else None, command=sys.argv)
-    if os.environ.get("LOCAL_RANK", "0") == "0":
-        typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
+    if grid is None:
+        run_dir = run_training(cfg, resume=str(resume) if resume else None, command=sys.argv)
+        if os.environ.get("LOCAL_RANK", "0") == "0":
+            typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
+        return
+    from inpaintkit.evaluation import compare_runs, grid_overrides
+
+    if resume is not None:
+        _fail("--grid starts fresh runs; it cannot be combined with --resume")
+    variants = [
+        (suffix, cfg.with_overrides([*extra, f"name={cfg.name}-{suffix}"])) for suffix, extra in grid_overrides(grid)
+    ]
+    for _, variant in variants:
+        variant.validate()  # every variant is checked before the first one trains
+    runs = [run_training(variant, command=sys.argv) for _, variant in variants]
+    compare_dir = Path(cfg.out) / f"{cfg.name}-grid"
+    typer.echo(compare_runs(runs, compare_dir))
+    typer.echo(f"runs: {', '.join(map(str, runs))}\ncomparison: {compare_dir}")
 
 
 @app.command()
@@ -232,6 +250,21 @@ def evaluate(
     _atomic_write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
     typer.echo(results_markdown(result))
     typer.echo(f"report: {out}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Training run directories.")],
+    out: Annotated[Path, typer.Option(help="Folder for curves.png, bars.png and compare.md.")],
+    data: Annotated[Path | None, typer.Option(help="Also bench each run's model on these test photos.")] = None,
+    masks: Annotated[str, typer.Option(help="Mask protocol of that bench.")] = "lama-256",
+    n: Annotated[int, typer.Option(help="Images in that bench.")] = 20,
+) -> None:
+    """Validation curves and bar charts of metrics across training runs."""
+    from inpaintkit.evaluation import compare_runs
+
+    typer.echo(compare_runs(runs, out, data=data, masks=masks, n=n))
+    typer.echo(f"written: {out}/curves.png, bars.png, compare.md")
 
 
 weights_app = typer.Typer(no_args_is_help=True, help="Provision offline weights (ImageNet backbones, metrics).")

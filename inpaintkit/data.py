@@ -160,17 +160,18 @@ class InpaintDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | list,
         size: int,
         masks: str | MaskGenerator,
         train: bool = True,
         seed: int = 0,
         files: list[Path] | None = None,
     ):
-        self.root = Path(root)
-        self.files = files if files is not None else list_images(root)
+        roots = [Path(r) for r in (root if isinstance(root, list | tuple) else [root])]
+        self.root = roots[0]
+        self.files = files if files is not None else [f for r in roots for f in list_images(r)]
         if not self.files:
-            raise InpaintError(f"{root}: no images found")
+            raise InpaintError(f"{', '.join(map(str, roots))}: no images found")
         self.size = size
         self.masks = masks if isinstance(masks, MaskGenerator) else MaskGenerator(masks)
         self.train = train
@@ -221,7 +222,7 @@ class InpaintDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        train_dir: str | Path,
+        train_dir: str | Path | list,
         val_dir: str | Path | None,
         size: int = 256,
         masks: str = "lama-wide",

@@ -48,7 +48,7 @@ class TrainConfig:
     discriminator_args: dict = field(default_factory=dict)
     loss: dict = field(default_factory=lambda: {"l1": 1.0})
     adversarial: str = "nonsaturating"
-    data: str = "../shared/data/bsds500/train"
+    data: str | list = "../shared/data/bsds500/train"
     val_data: str | None = "../shared/data/bsds500/val"
     size: int = 128
     masks: str = "blocks"
@@ -136,9 +136,10 @@ class TrainConfig:
         if self.curriculum is not None:
             _check_levels(self.curriculum, self.size)
         for key in ("data", "val_data"):
-            path = getattr(self, key)
-            if path is not None and not Path(path).is_dir():
-                raise InpaintError(f"{key} folder {path} not found")
+            value = getattr(self, key)
+            for path in value if isinstance(value, list) else [value]:
+                if path is not None and not Path(path).is_dir():
+                    raise InpaintError(f"{key} folder {path} not found")
 
 
 def _type_ok(value, hint) -> bool:

@@ -177,3 +177,29 @@ def test_shared_data_recipes_point_at_real_folders():
     for recipe in RECIPES:
         cfg = load_config(REPO / "configs" / f"{recipe}.yaml")
         cfg.validate()  # data folders exist, names and weights are valid
+
+
+def test_grid_trains_each_variant_with_its_own_loss_and_compares(photo_dirs, tmp_path):
+    config = REPO / "configs" / "landscape-unet.yaml"
+    result = small_run(config, photo_dirs, tmp_path, "--grid", "loss=mse,l1", "--set", "model_args={width: 8}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = {p.name: p for p in tmp_path.iterdir()}
+    assert set(runs) == {"landscape-unet-loss-mse", "landscape-unet-loss-l1", "landscape-unet-grid"}
+    for loss, other in (("mse", "l1"), ("l1", "mse")):
+        run = runs[f"landscape-unet-loss-{loss}"]
+        assert load_model(run / "model.safetensors").card["recipe"]["loss"] == {loss: 1.0}
+        tags = tensorboard_tags(run)
+        assert f"train/{loss}" in tags and f"train/{other}" not in tags
+    for name in ("curves.png", "bars.png", "compare.md"):
+        assert (runs["landscape-unet-grid"] / name).is_file()
+    assert "mse: 1.0" in (runs["landscape-unet-grid"] / "compare.md").read_text()
+    out = tmp_path / "cmp"
+    result = run_cli("compare", runs["landscape-unet-loss-mse"], runs["landscape-unet-loss-l1"], "--out", out,
+                     "--data", photo_dirs[1], "--masks", "center", "--n", "2")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test psnr" in (out / "compare.md").read_text()
+
+
+def test_grid_rejects_a_single_value(photo_dirs, tmp_path):
+    result = small_run(REPO / "configs" / "landscape-unet.yaml", photo_dirs, tmp_path, "--grid", "optimizer=adam")
+    assert result.returncode == 2 and "at least two values" in result.stderr
