@@ -216,7 +216,7 @@ def bench(
     data: Annotated[Path, typer.Option(help="Folder of test photos.")],
     masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")],
     out: Annotated[Path, typer.Option(help="Folder for results.md/.csv/.json, metrics.png, samples.png.")],
-    n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 50,
+    n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
 ) -> None:
@@ -236,7 +236,7 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Folder of test photos.")],
     masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")],
     out: Annotated[Path, typer.Option(help="JSON report to write.")],
-    n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 50,
+    n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,6 +78,41 @@ class SelfAttention(nn.Module):
         return x + self.gamma * out
 
 
+def _dft_matrices(n: int, k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of ``2 pi i j / n`` for ``i < n``, ``j < k``: ``(n, k)`` each."""
+    i = torch.arange(n, device=like.device, dtype=torch.float64)
+    j = torch.arange(k, device=like.device, dtype=torch.float64)
+    angle = torch.outer(i, j) * (2 * math.pi / n)
+    return torch.cos(angle).to(like.dtype), torch.sin(angle).to(like.dtype)
+
+
+def rfft2_matmul(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.fft.rfft2(x, norm="ortho")`` as real and imaginary parts, written as matrix products.
+
+    Used when exporting: ONNX Runtime's DFT kernel mishandles the inverse real FFT at dynamic sizes,
+    while MatMul exports everywhere. Same values as torch.fft to float32 rounding (about 1e-6).
+    """
+    h, w = x.shape[-2:]
+    scale = x.new_ones(()).mul(h * w).rsqrt()  # a tensor, so an exported graph keeps it symbolic
+    cos_w, sin_w = _dft_matrices(w, w // 2 + 1, x)
+    re, im = x @ cos_w, -(x @ sin_w)  # along W: (B, C, H, W/2+1)
+    cos_h, sin_h = _dft_matrices(h, h, x)
+    return (cos_h @ re + sin_h @ im) * scale, (cos_h @ im - sin_h @ re) * scale  # along H
+
+
+def irfft2_matmul(re: torch.Tensor, im: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``torch.fft.irfft2(re + i im, s=(h, w), norm="ortho")`` as matrix products (see above)."""
+    scale = re.new_ones(()).mul(h * w).rsqrt()
+    cos_h, sin_h = _dft_matrices(h, h, re)
+    re, im = cos_h @ re - sin_h @ im, sin_h @ re + cos_h @ im  # inverse along H
+    k = w // 2 + 1
+    cos_w, sin_w = _dft_matrices(w, k, re)
+    # Bins other than DC and (for even w) Nyquist stand for a conjugate pair: they count twice.
+    j = torch.arange(k, device=re.device)
+    twice = (2 - (j == 0).to(re.dtype) - (2 * j == w).to(re.dtype)).to(re.dtype)
+    return ((re * twice) @ cos_w.T - (im * twice) @ sin_w.T) * scale
+
+
 class FourierUnit(nn.Module):
     """A 1x1 convolution in the frequency domain: every output pixel sees the whole image.
 
@@ -92,12 +129,19 @@ class FourierUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         h, w = x.shape[-2:]
+        exporting = torch.compiler.is_exporting()
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2+1) complex
-            spec = torch.cat([spec.real, spec.imag], dim=1)  # (B, 2C, H, W/2+1)
-            spec = self.act(self.norm(self.conv(spec)))
+            if exporting:  # in float64: the matrix form rounds more than an FFT
+                real, imag = (t.float() for t in rfft2_matmul(x.double()))
+            else:
+                spec = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2+1) complex
+                real, imag = spec.real, spec.imag
+            spec = self.act(self.norm(self.conv(torch.cat([real, imag], dim=1))))  # (B, 2C_out, H, W/2+1)
             real, imag = spec.chunk(2, dim=1)
-            out = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")  # (B, C_out, H, W)
+            if exporting:
+                out = irfft2_matmul(real.double(), imag.double(), h, w).float()
+            else:
+                out = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")  # (B, C_out, H, W)
         return out.to(dtype)
 
 
