@@ -17,9 +17,10 @@ __version__ = "0.1.0"
 __all__ = ["InpaintError", "create_model", "inpaint", "list_models", "load_model", "save_model"]
 
 
-def inpaint(image, mask, model=DEFAULT_MODEL) -> np.ndarray:
+def inpaint(image, mask, model=DEFAULT_MODEL, strategy: str = "auto", max_side: int = 1024, feather: int = 0):
     """Fill the hole of ``image`` (path or ``uint8 (H, W, 3)``) given ``mask`` (path or ``(H, W)``,
-    non-zero = hole) with ``model`` (name, weights path or module). Returns ``uint8 (H, W, 3)``."""
+    non-zero = hole) with ``model`` (name, weights path or module). Returns ``uint8 (H, W, 3)``.
+    ``strategy``, ``max_side`` and ``feather`` are described in :mod:`inpaintkit.inference`."""
     from inpaintkit.inference import inpaint_array
     from inpaintkit.io import read_image, read_mask
 
@@ -30,4 +31,4 @@ def inpaint(image, mask, model=DEFAULT_MODEL) -> np.ndarray:
     if hole.shape != rgb.shape[:2]:
         raise InpaintError(f"mask shape {hole.shape} does not match image {rgb.shape[:2]}")
     net = load_model(model) if isinstance(model, str | Path) else model
-    return inpaint_array(net, rgb, hole)
+    return inpaint_array(net, rgb, hole, strategy=strategy, max_side=max_side, feather=feather)

@@ -55,9 +55,14 @@ def inpaint(
     resize_mask: Annotated[bool, typer.Option(help="Resize a mask whose size differs from the image.")] = False,
     alpha_hole: Annotated[bool, typer.Option(help="Use the photo's transparent pixels as the hole.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression bombs).")] = 0,
+    strategy: Annotated[str, typer.Option(help="Large photos: auto, original, resize or crop.")] = "auto",
+    max_side: Annotated[int, typer.Option(help="Longest side the model runs at (resize and crop).")] = 1024,
+    feather: Annotated[int, typer.Option(help="Blend the fill into the hole's border over this many px.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto, torch or onnx (ONNX Runtime).")] = "auto",
 ) -> None:
     """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
-    from inpaintkit.inference import inpaint_array
+    from inpaintkit.inference import STRATEGIES, inpaint_array, select_device, with_backend
     from inpaintkit.io import (
         DEFAULT_MAX_PIXELS,
         list_images,
@@ -75,7 +80,11 @@ def inpaint(
         _fail("no hole given: pass --mask MASK (or --alpha-hole to use the photo's transparency)")
     if mask is not None and not mask.exists():
         _fail(f"{mask}: file not found")
-    net = load_model(model or DEFAULT_MODEL)
+    if strategy not in STRATEGIES:
+        _fail(f"unknown --strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if max_side < 16:
+        _fail("--max-side must be at least 16")
+    net = with_backend(select_device(load_model(model or DEFAULT_MODEL), device), backend)
     if image.is_dir():
         photos = list_images(image)
         if not photos:
@@ -106,7 +115,8 @@ def inpaint(
             if not hole.any():
                 warnings.warn(f"{photo}: the mask is empty; the image is written unchanged", stacklevel=1)
             inputs = (photo,) + ((mask_path,) if mask is not None else ())
-            write_image(target, inpaint_array(net, rgb, hole), inputs=inputs)
+            result = inpaint_array(net, rgb, hole, strategy=strategy, max_side=max_side, feather=feather)
+            write_image(target, result, inputs=inputs)
             typer.echo(f"{target}")
         except InpaintError as exc:
             if len(jobs) == 1:
@@ -286,6 +296,24 @@ def weights_prepare(
 
     for path in prepare_weights(lpips_source, fid_source):
         typer.echo(str(path))
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Option(help="Model name, 'default' or .safetensors weights.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
+    format: Annotated[str, typer.Option(help="Export format (onnx).")] = "onnx",
+) -> None:
+    """Export a learned model to ONNX with dynamic height and width (multiples of its size_multiple)."""
+    from inpaintkit.inference import export_onnx
+    from inpaintkit.models import load_model
+
+    if format != "onnx":
+        _fail(f"unknown --format {format!r}; only onnx is supported")
+    if output.suffix != ".onnx":
+        _fail(f"{output}: the output should end in .onnx")
+    path = export_onnx(load_model(model), output)
+    typer.echo(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @app.command("models")

@@ -1,0 +1,147 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaintkit.errors import InpaintError
+from inpaintkit.inference import (
+    OnnxModel,
+    choose_strategy,
+    export_onnx,
+    feather_weights,
+    hole_windows,
+    inpaint_array,
+    with_backend,
+)
+from inpaintkit.io import read_image
+from inpaintkit.models import create_model
+
+from .conftest import run_cli, shared
+
+
+@pytest.fixture(scope="module")
+def big_photo():
+    """A real high-resolution photo: a BSDS image upscaled 6x (2886 x 1926, 5.6 megapixels)."""
+    rgb = read_image(shared("bsds500", "test", "100007.jpg"))
+    return np.asarray(Image.fromarray(rgb).resize((rgb.shape[1] * 6, rgb.shape[0] * 6), Image.Resampling.BICUBIC))
+
+
+class Recorder(torch.nn.Module):
+    """A tiny network that records the input sizes it is asked to fill."""
+
+    size_multiple = 8
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 3, 3, padding=1)
+        self.sizes = []
+
+    def forward(self, image, mask):
+        self.sizes.append(tuple(image.shape[-2:]))
+        return torch.sigmoid(self.conv(torch.cat([image, mask], 1)))
+
+
+def small_hole(shape, top, left, side):
+    hole = np.zeros(shape[:2], bool)
+    hole[top : top + side, left : left + side] = True
+    return hole
+
+
+@pytest.mark.parametrize("strategy", ["original", "resize", "crop", "auto"])
+def test_strategies_keep_known_pixels_and_bound_the_model_input(big_photo, strategy):
+    hole = small_hole(big_photo.shape, 900, 1200, 120)
+    hole[100:140, 100:300] = True  # a second, distant hole
+    model = Recorder().eval()
+    out = inpaint_array(model, big_photo, hole, strategy=strategy, max_side=512)
+    np.testing.assert_array_equal(out[~hole], big_photo[~hole])
+    assert (out[hole] != big_photo[hole]).any()
+    if strategy != "original":
+        assert max(max(s) for s in model.sizes) <= 512 + 7  # at most max_side, plus padding to 8
+    if strategy in ("crop", "auto"):
+        assert len(model.sizes) == 2 and max(s[0] * s[1] for s in model.sizes) < 0.05 * hole.size
+
+
+def test_auto_strategy_choice():
+    assert choose_strategy(np.zeros((500, 800), bool), 1024) == "original"
+    assert choose_strategy(small_hole((3000, 4000), 100, 100, 50), 1024) == "crop"
+    wide = np.zeros((3000, 4000), bool)
+    wide[:, 1000:3000] = True
+    assert choose_strategy(wide, 1024) == "resize"
+
+
+def test_hole_windows_merge_overlaps():
+    hole = small_hole((400, 400), 100, 100, 20) | small_hole((400, 400), 130, 130, 20)
+    assert len(hole_windows(hole)) == 1
+    far = small_hole((400, 400), 10, 10, 5) | small_hole((400, 400), 380, 380, 5)
+    assert len(hole_windows(far, min_margin=16)) == 2
+
+
+def test_feather_only_touches_the_hole():
+    hole = small_hole((40, 40), 10, 10, 20)
+    w = feather_weights(hole, 4)
+    assert (w[~hole] == 0).all() and w[20, 20] == 1 and 0 < w[10, 15] < 1
+    image = np.full((40, 40, 3), 100, np.uint8)
+    model = create_model("mean-fill")
+    out = inpaint_array(model, image, hole, feather=4)
+    np.testing.assert_array_equal(out[~hole], image[~hole])
+
+
+def test_unknown_strategy():
+    with pytest.raises(InpaintError, match="unknown strategy"):
+        inpaint_array(create_model("telea"), np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), bool), strategy="x")
+
+
+@pytest.mark.parametrize("name", ["ffc", "unet"])
+def test_onnx_matches_torch_on_real_photos(name, tmp_path):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    onnx_model = OnnxModel(path)
+    assert onnx_model.size_multiple == model.size_multiple
+    for file in sorted(shared("bsds500", "test").glob("*.jpg"))[:2]:
+        rgb = read_image(file)  # 481x321 or 321x481: padded to multiples of 8 inside
+        hole = small_hole(rgb.shape, 100, 100, 80)
+        from inpaintkit.io import mask_to_tensor, to_tensor
+
+        image, mask = to_tensor(rgb), mask_to_tensor(hole)
+        from inpaintkit.inference import pad_to_multiple
+
+        x, m = pad_to_multiple(image * (1 - mask), 8), pad_to_multiple(mask, 8)
+        with torch.no_grad():
+            reference = model(x, m)
+        assert (onnx_model(x, m) - reference).abs().max().item() < 1e-4
+        a = inpaint_array(model, rgb, hole)
+        b = inpaint_array(onnx_model, rgb, hole)
+        assert np.abs(a.astype(int) - b).max() <= 1  # one 8-bit step at most, from rounding
+
+
+def test_backend_selection(tmp_path):
+    model = create_model("conv-autoencoder").eval()
+    assert with_backend(model, "torch") is model
+    assert isinstance(with_backend(model, "onnx", cache=tmp_path), OnnxModel)
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
+    assert with_backend(create_model("telea"), "auto") is not None
+    with pytest.raises(InpaintError, match="classical"):
+        with_backend(create_model("telea"), "onnx")
+
+
+def test_cli_export_and_onnx_inpaint(tmp_path):
+    from inpaintkit.models import save_model
+
+    torch.manual_seed(0)
+    weights = save_model(create_model("unet", width=8), tmp_path / "m.safetensors")
+    result = run_cli("export", "--model", weights, "-o", tmp_path / "m.onnx")
+    assert result.returncode == 0, result.stderr[-2000:]
+    photo = shared("bsds500", "test", "100007.jpg")
+    hole = small_hole((321, 481), 100, 100, 60)
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    outs = []
+    for backend in ("torch", "onnx"):
+        out = tmp_path / f"{backend}.png"
+        result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", weights,
+                         "--backend", backend, "-o", out)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        outs.append(read_image(out).astype(int))
+    assert np.abs(outs[0] - outs[1]).max() <= 1
+    result = run_cli("export", "--model", "telea", "-o", tmp_path / "t.onnx")
+    assert result.returncode == 2 and "cannot be exported" in result.stderr
