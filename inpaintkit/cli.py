@@ -277,6 +277,24 @@ def compare(
     typer.echo(f"written: {out}/curves.png, bars.png, compare.md")
 
 
+@app.command("app")
+def app_command(
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app to the network.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    share: Annotated[bool, typer.Option(help="Also open a public Gradio share link.")] = False,
+    weights: Annotated[Path | None, typer.Option(help="Folder of .safetensors models to offer.")] = None,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted, in MB.")] = 25,
+    concurrency: Annotated[int, typer.Option(help="Requests filled at the same time.")] = 2,
+    backend: Annotated[str, typer.Option(help="torch, onnx or auto for learned models.")] = "torch",
+) -> None:
+    """Serve the web app (paint a hole, get the fill) and POST /api/inpaint."""
+    from inpaintkit.app import launch
+
+    launch(host, port, share, weights, max_upload_mb, concurrency, backend)
+
+
 weights_app = typer.Typer(no_args_is_help=True, help="Provision offline weights (ImageNet backbones, metrics).")
 app.add_typer(weights_app, name="weights")
 

@@ -1,0 +1,234 @@
+"""The web app: a Gradio page to paint a hole and fill it, plus a plain HTTP endpoint.
+
+``POST /api/inpaint`` takes multipart ``image`` and ``mask`` (and optional ``model``, ``strategy``)
+and returns the PNG; errors are JSON with a 4xx status. Models are chosen by name only (no paths),
+uploads are size-capped before anything is decoded, and all files live in the app's own
+temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from inpaintkit.errors import InpaintError
+from inpaintkit.inference import STRATEGIES, inpaint_array, with_backend
+from inpaintkit.io import read_image, read_mask, write_image
+from inpaintkit.masks import MaskGenerator
+from inpaintkit.models import DEFAULT_MODEL, load_model
+
+QUICK_MASKS = ("none", "center", "blocks", "strokes")
+APP_MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger uploads are refused before the model runs
+
+
+class Inpainter:
+    """The methods the app offers, loaded on first use and shared between requests."""
+
+    def __init__(self, weights_dir: str | Path | None = None, backend: str = "torch", concurrency: int = 1):
+        self.choices: dict[str, str] = {}
+        if DEFAULT_MODEL == "default":
+            self.choices["default"] = "default"
+        for name in ("telea", "navier-stokes", "biharmonic", "mean-fill"):
+            self.choices[name] = name
+        if weights_dir is not None:
+            folder = Path(weights_dir)
+            if not folder.is_dir():
+                raise InpaintError(f"{folder}: weights folder not found")
+            for path in sorted(folder.glob("*.safetensors")):
+                self.choices[path.stem] = str(path)
+        self.default = next(iter(self.choices))
+        self.backend = backend
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(concurrency)
+
+    def model(self, name: str | None):
+        name = name or self.default
+        if name not in self.choices:
+            raise InpaintError(f"unknown model {name!r}; choose from {', '.join(self.choices)}")
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = with_backend(load_model(self.choices[name]), self.backend)
+            return self._models[name]
+
+    def run(self, image: np.ndarray, hole: np.ndarray, name: str | None, strategy: str) -> tuple[np.ndarray, float]:
+        if strategy not in STRATEGIES:
+            raise InpaintError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if not hole.any():
+            raise InpaintError("the mask is empty: paint over what to remove, upload a mask, or pick a quick mask")
+        model = self.model(name)
+        with self.slots:
+            start = time.perf_counter()
+            result = inpaint_array(model, image, hole, strategy=strategy)
+            return result, time.perf_counter() - start
+
+
+def _hole_from_editor(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
+    hole = np.zeros(size, bool)
+    for layer in (editor or {}).get("layers") or []:
+        if layer:
+            hole |= read_mask(layer, size=size, resize=True)
+    return hole
+
+
+def build_demo(inpainter: Inpainter, workdir: Path):
+    """The Gradio Blocks page (also reachable with gradio_client: ``/inpaint`` and ``/inpaint_files``)."""
+    import gradio as gr
+
+    from inpaintkit.evaluation import demo_photos
+
+    examples = []
+    for name, photo in demo_photos(384):
+        examples.append(str(write_image(workdir / "examples" / f"{name}.png", photo)))
+
+    def fill(image_path: str | None, hole: np.ndarray | None, mask_path, quick, method, strategy):
+        if not image_path:
+            raise InpaintError("upload a photo first")
+        image = read_image(image_path, max_pixels=APP_MAX_PIXELS)
+        size = image.shape[:2]
+        hole = np.zeros(size, bool) if hole is None else hole
+        if mask_path:
+            hole = hole | read_mask(mask_path, size=size, resize=True, max_pixels=APP_MAX_PIXELS)
+        if quick and quick != "none":
+            hole = hole | (MaskGenerator(quick).sample(0, *size, seed=0) > 0.5)
+        result, seconds = inpainter.run(image, hole, method, strategy)
+        out = write_image(workdir / "results" / f"{uuid.uuid4().hex}.png", result)
+        info = (
+            f"Filled {hole.mean() * 100:.1f} % of the {size[1]}x{size[0]} photo with **{method}** "
+            f"in {seconds:.2f} s. Download the lossless PNG with the button on the result."
+        )
+        return str(out), info
+
+    def from_editor(editor, mask_path, quick, method, strategy):
+        try:
+            background = (editor or {}).get("background")
+            if not background:
+                raise InpaintError("upload a photo first")
+            size = read_image(background, max_pixels=APP_MAX_PIXELS).shape[:2]
+            return fill(background, _hole_from_editor(editor, size), mask_path, quick, method, strategy)
+        except InpaintError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def from_files(image, mask, method, strategy):
+        try:
+            return fill(image, None, mask, "none", method, strategy)
+        except InpaintError as exc:
+            raise gr.Error(str(exc)) from None
+
+    with gr.Blocks(title="inpaintkit") as demo:
+        gr.Markdown(
+            "# inpaintkit\nUpload a photo, paint over what should disappear (or upload a mask, or pick a "
+            "quick mask), then press **Inpaint**."
+        )
+        with gr.Row():
+            with gr.Column():
+                editor = gr.ImageMask(
+                    label="Photo: paint the hole", type="filepath", image_mode="RGB", format="png",
+                    layers=False, transforms=(), sources=("upload", "clipboard"), elem_id="editor",
+                    brush=gr.Brush(colors=["#ff00ff"], default_size=24, color_mode="fixed"),
+                )  # fmt: skip
+                mask_file = gr.Image(label="Mask file (optional, white = hole)", type="filepath", height=160)
+                quick = gr.Radio(list(QUICK_MASKS), value="none", label="Quick mask")
+                with gr.Row():
+                    method = gr.Dropdown(list(inpainter.choices), value=inpainter.default, label="Method")
+                    strategy = gr.Dropdown(list(STRATEGIES), value="auto", label="Large photos")
+                button = gr.Button("Inpaint", variant="primary", elem_id="run")
+            with gr.Column():
+                result = gr.Image(
+                    label="Result", type="filepath", format="png", interactive=False, buttons=["download"],
+                    elem_id="result",
+                )  # fmt: skip
+                info = gr.Markdown(elem_id="info")
+        gr.Examples(examples=[[e] for e in examples], inputs=[editor], label="Example photos")
+        button.click(from_editor, [editor, mask_file, quick, method, strategy], [result, info], api_name="inpaint")
+        image_in = gr.Image(type="filepath", visible=False)
+        mask_in = gr.Image(type="filepath", visible=False)
+        hidden = gr.Button(visible=False)
+        hidden.click(from_files, [image_in, mask_in, method, strategy], [result, info], api_name="inpaint_files")
+    return demo
+
+
+def api_route(inpainter: Inpainter, workdir: Path, max_bytes: int):
+    """``POST /api/inpaint``: multipart image + mask (+ model, strategy) -> PNG, or JSON 4xx."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.datastructures import UploadFile
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    def work(image_bytes: bytes, mask_bytes: bytes, model: str | None, strategy: str) -> bytes:
+        folder = Path(tempfile.mkdtemp(dir=workdir))
+        try:
+            image_path, mask_path = folder / "image", folder / "mask"
+            image_path.write_bytes(image_bytes)
+            mask_path.write_bytes(mask_bytes)
+            image = read_image(image_path, max_pixels=APP_MAX_PIXELS)
+            hole = read_mask(mask_path, size=image.shape[:2], max_pixels=APP_MAX_PIXELS)
+            result, _ = inpainter.run(image, hole, model, strategy)
+            return write_image(folder / "result.png", result).read_bytes()
+        finally:
+            for f in folder.iterdir():
+                f.unlink()
+            folder.rmdir()
+
+    async def endpoint(request: Request):
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            return error(411, "send the upload with a Content-Length")
+        if int(length) > max_bytes:
+            return error(413, f"upload of {int(length) / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        try:
+            form = await request.form(max_files=2, max_fields=4)
+        except Exception as exc:  # malformed multipart bodies raise parser-specific errors
+            return error(400, f"not a multipart form upload ({exc})")
+        image, mask = form.get("image"), form.get("mask")
+        if not isinstance(image, UploadFile) or not isinstance(mask, UploadFile):
+            return error(400, "send two files: image and mask")
+        model, strategy = form.get("model"), form.get("strategy") or "auto"
+        if model is not None and not isinstance(model, str) or not isinstance(strategy, str):
+            return error(400, "model and strategy are text fields")
+        try:
+            png = await run_in_threadpool(work, await image.read(), await mask.read(), model or None, strategy)
+        except InpaintError as exc:
+            message = str(exc).replace(str(workdir), "upload")
+            return error(400, message)
+        return Response(png, media_type="image/png")
+
+    return Route("/api/inpaint", endpoint, methods=["POST"])
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    weights_dir: str | Path | None = None,
+    max_upload_mb: int = 25,
+    concurrency: int = 2,
+    backend: str = "torch",
+    block: bool = True,
+):
+    """Start the app. Returns ``(demo, local_url)`` when ``block`` is False (tests)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    workdir = Path(tempfile.mkdtemp(prefix="inpaintkit-app-"))
+    inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency)
+    demo = build_demo(inpainter, workdir)
+    demo.queue(default_concurrency_limit=concurrency, max_size=64)
+    max_bytes = max_upload_mb * 1024 * 1024
+    _, local_url, _ = demo.launch(
+        server_name=host, server_port=port, share=share, max_file_size=max_bytes, prevent_thread_lock=True,
+        app_kwargs={"routes": [api_route(inpainter, workdir, max_bytes)]}, allowed_paths=[str(workdir)],
+        quiet=not block, show_error=False,
+    )  # fmt: skip
+    if block:
+        print(f"inpaintkit app on {local_url} (HTTP API: POST {local_url}api/inpaint)")
+        demo.block_thread()
+    return demo, local_url

@@ -1,0 +1,101 @@
+"""The web app end to end: gradio_client, the plain HTTP endpoint, and abuse of both."""
+
+import io
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpaintkit.io import read_image
+
+from .conftest import shared
+
+pytest.importorskip("gradio", reason="the app extra is installed by make test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from inpaintkit.app import launch
+
+    demo, url = launch(port=free_port(), block=False, max_upload_mb=2, concurrency=2)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def photo_and_mask(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("upload")
+    rgb = read_image(shared("bsds500", "test", "100007.jpg"))
+    hole = np.zeros(rgb.shape[:2], bool)
+    hole[120:170, 200:280] = True
+    Image.fromarray(rgb).save(folder / "photo.png")
+    Image.fromarray(hole).save(folder / "mask.png")
+    return folder / "photo.png", folder / "mask.png", rgb, hole
+
+
+def post(url, files: dict, data: dict | None = None):
+    import httpx
+
+    return httpx.post(f"{url}api/inpaint", files=files, data=data or {}, timeout=120)
+
+
+def test_binds_to_localhost_by_default(server):
+    assert server.startswith("http://127.0.0.1:")
+
+
+def test_gradio_client_end_to_end(server, photo_and_mask):
+    from gradio_client import Client, handle_file
+
+    photo, mask, rgb, hole = photo_and_mask
+    client = Client(server, verbose=False)
+    result_path, info = client.predict(
+        handle_file(str(photo)), handle_file(str(mask)), "telea", "auto", api_name="/inpaint_files"
+    )
+    out = read_image(result_path)
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    assert (out[hole] != rgb[hole]).any() and "telea" in info
+    with pytest.raises(Exception, match="upload a photo|empty"):
+        client.predict(handle_file(str(photo)), None, "telea", "auto", api_name="/inpaint_files")
+
+
+def test_http_endpoint_success_and_errors(server, photo_and_mask):
+    photo, mask, rgb, hole = photo_and_mask
+    ok = post(server, {"image": photo.read_bytes(), "mask": mask.read_bytes()}, {"model": "navier-stokes"})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "image/png"
+    out = np.asarray(Image.open(io.BytesIO(ok.content)).convert("RGB"))
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    corrupt = post(server, {"image": photo.read_bytes()[:2000], "mask": mask.read_bytes()})
+    assert corrupt.status_code == 400 and "error" in corrupt.json()
+    text = post(server, {"image": b"hello", "mask": mask.read_bytes()})
+    assert text.status_code == 400 and "not an image" in text.json()["error"]
+    unknown = post(server, {"image": photo.read_bytes(), "mask": mask.read_bytes()}, {"model": "../../etc/passwd"})
+    assert unknown.status_code == 400 and "unknown model" in unknown.json()["error"]
+    bad_strategy = post(server, {"image": photo.read_bytes(), "mask": mask.read_bytes()}, {"strategy": "x"})
+    assert bad_strategy.status_code == 400
+    empty = np.zeros(rgb.shape[:2], np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(empty).save(buf, format="PNG")
+    assert post(server, {"image": photo.read_bytes(), "mask": buf.getvalue()}).status_code == 400
+    missing = post(server, {"image": photo.read_bytes()})
+    assert missing.status_code == 400
+    huge = post(server, {"image": b"\0" * (3 * 1024 * 1024), "mask": mask.read_bytes()})
+    assert huge.status_code == 413
+    assert post(server, {"image": photo.read_bytes(), "mask": mask.read_bytes()}).status_code == 200  # still alive
+
+
+def test_twenty_concurrent_requests(server, photo_and_mask):
+    photo, mask, rgb, hole = photo_and_mask
+    files = {"image": photo.read_bytes(), "mask": mask.read_bytes()}
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(lambda _: post(server, files, {"model": "telea"}), range(20)))
+    assert [r.status_code for r in responses] == [200] * 20
+    first = responses[0].content
+    assert all(r.content == first for r in responses)
