@@ -349,15 +349,16 @@ def models_command() -> None:
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the grid, results and table.")] = Path("demo-output"),
-    methods: Annotated[str, typer.Option(help="Comma-separated methods to compare.")] = (
-        "telea,navier-stokes,biharmonic,mean-fill"
-    ),
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated methods (default: the bundled model and the classical ones).")
+    ] = None,
     size: Annotated[int, typer.Option(help="Photo size in pixels.")] = 256,
 ) -> None:
     """Inpaint bundled sample photos with several mask kinds; write a comparison grid and print a table."""
-    from inpaintkit.evaluation import run_demo
+    from inpaintkit.evaluation import default_demo_methods, run_demo
 
-    table = run_demo([m.strip() for m in methods.split(",") if m.strip()], out, size=size)
+    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else default_demo_methods()
+    table = run_demo(names, out, size=size)
     typer.echo(table)
     typer.echo(f"\ngrid: {out / 'grid.png'}\ntable: {out / 'results.md'}\nresults: {out / 'results'}")
 

@@ -90,10 +90,21 @@ def demo_photos(size: int) -> list[tuple[str, np.ndarray]]:
     return [(name, fit_square(getattr(skimage.data, name)(), size)) for name in DEMO_PHOTOS]
 
 
+def default_demo_methods() -> list[str]:
+    """The bundled default model (when this build has it) against the classical methods."""
+    from inpaintkit.models import bundled_weights
+
+    classical = ["telea", "navier-stokes", "biharmonic", "mean-fill"]
+    return (["default"] if bundled_weights().is_file() else []) + classical
+
+
 def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> str:
     """Inpaint the sample photos under each demo mask kind with each method; write a grid and
-    ``results.md``; return the table."""
+    ``results.md``; return the table. LPIPS (VGG) is added when its weights are provisioned."""
+    from inpaintkit.backbones import home
+
     models = {name: load_model(name) for name in methods}
+    lpips = metrics.LPIPS("vgg") if (home() / "vgg16.safetensors").is_file() else None
     torch.set_grad_enabled(False)
     scores = {name: MethodScores(name, count_parameters(m)) for name, m in models.items()}
     rows = []
@@ -107,28 +118,23 @@ def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> s
                 scores[name].add("seconds", time.perf_counter() - start)
                 for key, value in score(result, image, hole).items():
                     scores[name].add(key, value)
+                if lpips is not None:
+                    scores[name].add("lpips", float(lpips(to_tensor(result), to_tensor(image))[0]))
                 row.append(result)
                 write_image(out / "results" / name / f"{photo}-{kind}.png", result)
             rows.append(row + [image])
     write_image(out / "grid.png", sample_grid(rows))
-    table = markdown_table(
-        ["method", "params", "PSNR (dB)", "SSIM", "hole L1 (%)", "s / image"],
-        [
-            [
-                s.name,
-                f"{s.parameters:,}",
-                f"{s.mean('psnr'):.2f}",
-                f"{s.mean('ssim'):.4f}",
-                f"{s.mean('l1'):.2f}",
-                f"{s.mean('seconds'):.3f}",
-            ]
-            for s in scores.values()
-        ],
-    )
+    header = ["method", "params", "PSNR (dB)", "SSIM", "hole L1 (%)"] + (["LPIPS (VGG)"] if lpips else [])
+    table_rows = []
+    for s in scores.values():
+        row = [s.name, f"{s.parameters:,}", f"{s.mean('psnr'):.2f}", f"{s.mean('ssim'):.4f}", f"{s.mean('l1'):.2f}"]
+        table_rows.append(row + ([f"{s.mean('lpips'):.4f}"] if lpips else []) + [f"{s.mean('seconds'):.3f}"])
+    table = markdown_table(header + ["s / image"], table_rows)
     n = len(DEMO_PHOTOS) * len(DEMO_MASKS)
     caption = (
         f"{n} cases: photos {', '.join(DEMO_PHOTOS)} at {size}x{size}, masks {', '.join(DEMO_MASKS)} "
         f"(seed {seed}). Grid columns: masked input, {', '.join(methods)}, original."
+        + ("" if lpips else " (LPIPS appears once `inpaintkit weights prepare` has run.)")
     )
     (out / "results.md").write_text(f"{caption}\n\n{table}\n")
     return f"{caption}\n\n{table}"

@@ -200,14 +200,18 @@ def load_weights(path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Module:
+def bundled_weights() -> Path:
+    """Where the default model's weights ship inside the package."""
+    return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+
+
+def load_model(name_or_path: str | Path) -> nn.Module:
     """A registered name (``telea``, ``unet`` ...), ``default`` (the bundled weights) or a weights file."""
     text = str(name_or_path)
     if text == "default":
-        path = Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
-        if not path.is_file():
+        if not bundled_weights().is_file():
             raise InpaintError("this build has no bundled default weights; name a model with --model")
-        return load_weights(path)
+        return load_weights(bundled_weights())
     if text.endswith(".safetensors"):
         return load_weights(text)
     if text.endswith((".ckpt", ".pth", ".pt", ".bin")):
