@@ -15,6 +15,7 @@ from PIL import Image
 from inpaintkit.errors import InpaintError
 from inpaintkit.io import list_images, read_image, write_image
 from inpaintkit.masks import MaskGenerator
+from inpaintkit.tasks import Task
 
 PREPARE_MODES = ("tile", "resize", "center-crop")
 
@@ -150,7 +151,8 @@ def augment(image: torch.Tensor, rng: np.random.Generator, jitter: float = 0.1) 
 
 
 class InpaintDataset(torch.utils.data.Dataset):
-    """Photos under ``root`` (recursive) as ``(image (3, S, S), mask (1, S, S))`` float32 pairs.
+    """Photos under ``root`` (recursive) as ``(input, target, mask)`` float32 triples made by a task
+    (for inpainting: ``(image (3, S, S), image, mask (1, S, S))``).
 
     Each photo is resized (short side) and cropped to ``size``: a random crop when ``train``,
     the centre crop otherwise. The mask and augmentation of sample ``i`` in epoch ``e`` come from
@@ -166,7 +168,9 @@ class InpaintDataset(torch.utils.data.Dataset):
         train: bool = True,
         seed: int = 0,
         files: list[Path] | None = None,
+        task: Task | None = None,
     ):
+        self.task = task or Task()
         roots = [Path(r) for r in (root if isinstance(root, list | tuple) else [root])]
         self.root = roots[0]
         self.files = files if files is not None else [f for r in roots for f in list_images(r)]
@@ -210,11 +214,11 @@ class InpaintDataset(torch.utils.data.Dataset):
         tensor = torch.from_numpy(crop).permute(2, 0, 1).float().div_(255.0)
         return augment(tensor, rng) if self.train else tensor
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = self.rng(index)
         image = self.load(index, rng)
         mask = torch.from_numpy(self.masks(self.size, self.size, rng))[None]
-        return image, mask
+        return self.task.make(image, mask, rng)
 
 
 class InpaintDataModule(L.LightningDataModule):
@@ -231,9 +235,10 @@ class InpaintDataModule(L.LightningDataModule):
         workers: int = 2,
         seed: int = 0,
         val_count: int | None = None,
+        task: Task | None = None,
     ):
         super().__init__()
-        self.train_set = InpaintDataset(train_dir, size, masks, train=True, seed=seed)
+        self.train_set = InpaintDataset(train_dir, size, masks, train=True, seed=seed, task=task)
         val_files = None
         if val_dir is not None:
             val_files = list_images(val_dir)
@@ -241,7 +246,7 @@ class InpaintDataModule(L.LightningDataModule):
                 pick = np.random.default_rng(seed).choice(len(val_files), val_count, replace=False)
                 val_files = [val_files[i] for i in sorted(pick)]
         self.val_set = (
-            InpaintDataset(val_dir, size, val_masks or masks, train=False, seed=seed + 1, files=val_files)
+            InpaintDataset(val_dir, size, val_masks or masks, train=False, seed=seed + 1, files=val_files, task=task)
             if val_dir is not None
             else None
         )

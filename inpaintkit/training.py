@@ -29,7 +29,8 @@ from inpaintkit import losses, metrics
 from inpaintkit.data import InpaintDataModule
 from inpaintkit.errors import InpaintError
 from inpaintkit.masks import box
-from inpaintkit.models import create_discriminator, create_model, save_model
+from inpaintkit.models import create_discriminator, create_model, model_accepts, save_model
+from inpaintkit.tasks import Task
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "cosine", "cosine-restarts", "step")
@@ -42,6 +43,8 @@ class TrainConfig:
     """One flat recipe. Every key is documented in the README; unknown keys are an error."""
 
     name: str = "run"
+    task: str = "inpaint"
+    task_args: dict = field(default_factory=dict)
     model: str = "unet"
     model_args: dict = field(default_factory=dict)
     discriminator: str | None = None
@@ -127,6 +130,7 @@ class TrainConfig:
             raise InpaintError(f"unknown logger {self.logger!r}; choose from {', '.join(LOGGERS)}")
         if self.adversarial not in ADVERSARIAL_KINDS:
             raise InpaintError(f"unknown adversarial loss {self.adversarial!r}; choose from {ADVERSARIAL_KINDS}")
+        make_task(self)
         recipe = losses.parse_recipe(self.loss)
         gan_terms = [n for n in losses.GAN_LOSSES if recipe.get(n, (0,))[0] > 0]
         if gan_terms and not self.discriminator:
@@ -167,6 +171,30 @@ def _check_levels(levels, size: int) -> None:
     )
     if not ok:
         raise InpaintError(f"curriculum must be a list of [min, max] hole sides within 1..{size}, got {levels!r}")
+
+
+def make_task(config: TrainConfig) -> Task:
+    try:
+        return Task(config.task, **config.task_args)
+    except TypeError as exc:
+        raise InpaintError(f"task_args: {exc}") from None
+
+
+def build_generator(config: TrainConfig, task: Task):
+    """The recipe's generator, with as many output channels as the task needs."""
+    kwargs = dict(config.model_args)
+    if task.out_channels != 3 and "out_channels" not in kwargs:
+        if not model_accepts(config.model, "out_channels"):
+            raise InpaintError(f"model {config.model!r} has a fixed 3-channel output; task {task.name} needs 1")
+        kwargs["out_channels"] = task.out_channels
+    return create_model(config.model, **kwargs)
+
+
+def build_discriminator(config: TrainConfig, task: Task):
+    """The critic sees the candidate with its condition: the mask when inpainting, else the input photo."""
+    kwargs = dict(config.discriminator_args)
+    kwargs.setdefault("in_channels", task.out_channels + (1 if task.composite else 3))
+    return create_discriminator(config.discriminator, **kwargs)
 
 
 def load_config(path: str | Path) -> TrainConfig:
@@ -258,7 +286,8 @@ class InpaintModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"config": config})
         self.config = TrainConfig.from_dict(config)
-        self.generator = create_model(self.config.model, **self.config.model_args)
+        self.task = make_task(self.config)
+        self.generator = build_generator(self.config, self.task)
         self.criterion = losses.Criterion(self.config.loss)
         levels = self.config.curriculum
         self.curriculum = Curriculum(levels, self.config.batch_size, self.config.seed) if levels else None
@@ -269,12 +298,18 @@ class InpaintModule(L.LightningModule):
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.generator(image, mask)
 
-    def _batch(self, batch) -> tuple[torch.Tensor, torch.Tensor, list[int] | None]:
-        image, mask = batch
+    def _batch(self, batch):
+        """``(input, target, mask, curriculum levels or None)``; the curriculum replaces the masks."""
+        source, target, mask = batch
         if self.curriculum is None:
-            return image, mask, None
-        holes, levels = self.curriculum.masks(image.shape[-1], int(self.global_step))
-        return image, holes.to(image), levels
+            return source, target, mask, None
+        holes, levels = self.curriculum.masks(source.shape[-1], int(self.global_step))
+        return source, target, holes.to(source), levels
+
+    def result(self, pred: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """What the user gets: composited for inpainting, the clamped output otherwise."""
+        pred = pred.clamp(0, 1)
+        return mask * pred + (1 - mask) * source if self.task.composite else pred
 
     def _after_step(self, pred, image, mask, levels, terms, total) -> None:
         if not torch.isfinite(total):
@@ -297,33 +332,39 @@ class InpaintModule(L.LightningModule):
                 self.log(f"curriculum/count_level{i + 1}", float(c))
 
     def training_step(self, batch, batch_idx):
-        image, mask, levels = self._batch(batch)
-        pred = self.generator(image, mask)
-        total, terms = self.criterion(pred, image, mask)
-        self._after_step(pred, image, mask, levels, terms, total)
+        source, target, mask, levels = self._batch(batch)
+        pred = self.generator(source, mask)
+        total, terms = self.criterion(pred, target, mask)
+        self._after_step(pred, target, mask, levels, terms, total)
         return total
 
     def validation_step(self, batch, batch_idx):
-        image, mask = batch
-        pred = self.generator(image, mask)
-        total, _ = self.criterion(pred, image, mask)
-        result = mask * pred.clamp(0, 1) + (1 - mask) * image
-        n = image.shape[0]
+        source, target, mask = batch
+        pred = self.generator(source, mask)
+        total, _ = self.criterion(pred, target, mask)
+        result = self.result(pred, source, mask)
+        n = source.shape[0]
         self.log("val/loss", total, batch_size=n, sync_dist=True)
-        self.log("val/psnr", metrics.psnr(result, image).mean(), batch_size=n, prog_bar=True, sync_dist=True)
-        self.log("val/ssim", metrics.ssim(result, image).mean(), batch_size=n, sync_dist=True)
+        self.log("val/psnr", metrics.psnr(result, target).mean(), batch_size=n, prog_bar=True, sync_dist=True)
+        self.log("val/ssim", metrics.ssim(result, target).mean(), batch_size=n, sync_dist=True)
         if batch_idx == 0 and self.trainer.is_global_zero:
-            self._save_samples(image, mask, result)
+            self._save_samples(source, target, mask, result)
 
-    def _save_samples(self, image, mask, result) -> None:
+    def _save_samples(self, source, target, mask, result) -> None:
         from inpaintkit.evaluation import sample_grid, show_hole
         from inpaintkit.io import to_uint8, write_image
 
+        def rgb(x: torch.Tensor):
+            return to_uint8(x.expand(3, -1, -1))
+
         rows = []
-        for i in range(min(8, image.shape[0])):
-            original, hole = to_uint8(image[i]), (mask[i, 0] > 0.5).cpu().numpy()
-            rows.append([original, show_hole(original, hole), to_uint8(result[i])])
-        grid = sample_grid(rows, cell=min(128, image.shape[-1]))
+        for i in range(min(8, source.shape[0])):
+            if self.task.composite:
+                original, hole = to_uint8(source[i]), (mask[i, 0] > 0.5).cpu().numpy()
+                rows.append([original, show_hole(original, hole), to_uint8(result[i])])
+            else:
+                rows.append([rgb(source[i]), rgb(target[i]), rgb(result[i])])
+        grid = sample_grid(rows, cell=min(128, source.shape[-1]))
         if self.run_dir is not None:
             write_image(self.run_dir / "samples" / f"step-{self.global_step:07d}.png", grid)
         experiment = getattr(self.logger, "experiment", None)
@@ -363,23 +404,24 @@ class AdversarialModule(InpaintModule):
     def __init__(self, config: dict):
         super().__init__(config)
         self.automatic_optimization = False
-        self.discriminator = create_discriminator(self.config.discriminator, **self.config.discriminator_args)
+        self.discriminator = build_discriminator(self.config, self.task)
 
     def training_step(self, batch, batch_idx):
         c, crit = self.config, self.criterion
         opt_g, opt_d = self.optimizers()
-        image, mask, levels = self._batch(batch)
+        source, image, mask, levels = self._batch(batch)
+        condition = mask if self.task.composite else source
 
         with self.toggled_optimizer(opt_g):
-            pred = self.generator(image, mask)
-            fake = mask * pred + (1 - mask) * image
+            pred = self.generator(source, mask)
+            fake = mask * pred + (1 - mask) * source if self.task.composite else pred
             total, terms = crit(pred, image, mask)
-            fake_logits, fake_features = self.discriminator(fake, mask)
+            fake_logits, fake_features = self.discriminator(fake, condition)
             terms["adversarial"] = losses.generator_adversarial(fake_logits, c.adversarial)
             total = total + crit.weight("adversarial") * terms["adversarial"]
             if crit.weight("feature_matching") > 0:
                 with torch.no_grad():
-                    _, real_features = self.discriminator(image, mask)
+                    _, real_features = self.discriminator(image, condition)
                 terms["feature_matching"] = losses.feature_matching(real_features, fake_features)
                 total = total + crit.weight("feature_matching") * terms["feature_matching"]
             opt_g.zero_grad(set_to_none=True)
@@ -389,8 +431,8 @@ class AdversarialModule(InpaintModule):
 
         with self.toggled_optimizer(opt_d):
             real = image.detach().requires_grad_(crit.weight("r1") > 0)
-            real_logits, _ = self.discriminator(real, mask)
-            fake_logits, _ = self.discriminator(fake.detach(), mask)
+            real_logits, _ = self.discriminator(real, condition)
+            fake_logits, _ = self.discriminator(fake.detach(), condition)
             d_loss = losses.discriminator_adversarial(real_logits, fake_logits, c.adversarial)
             if crit.weight("r1") > 0:
                 terms["r1"] = losses.r1_penalty(real_logits, real)
@@ -482,11 +524,13 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     config.validate()
     if resume is not None and not Path(resume).is_file():
         raise InpaintError(f"{resume}: checkpoint not found")
-    create_model(config.model, **config.model_args)  # fail early on a bad model name or argument
+    task = make_task(config)
+    build_generator(config, task)  # fail early on a bad model name or argument
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = InpaintDataModule(
         config.data, config.val_data, size=config.size, masks=config.masks, val_masks=config.val_masks,
         batch_size=config.batch_size, workers=config.workers, seed=config.seed, val_count=config.val_count,
+        task=task,
     )  # fmt: skip
     run_dir = _run_dir(config, resume)
     adversarial = config.discriminator is not None
@@ -547,7 +591,7 @@ def export_best(run_dir: Path, config: TrainConfig, trainer: L.Trainer, checkpoi
     """Write the best (else last) generator as ``model.safetensors`` with a card of the run."""
     source = Path(checkpoint.best_model_path or checkpoint.last_model_path)
     state = torch.load(source, map_location="cpu", weights_only=True)
-    generator = create_model(config.model, **config.model_args)
+    generator = build_generator(config, make_task(config))
     prefix = "generator."
     generator.load_state_dict({k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
     score = checkpoint.best_model_score
@@ -556,6 +600,7 @@ def export_best(run_dir: Path, config: TrainConfig, trainer: L.Trainer, checkpoi
         "checkpoint": source.name,
         "epoch": state.get("epoch"),
         "batches": state.get("global_step", 0) // (2 if config.discriminator else 1),
+        "task": config.task,
         "val_psnr": None if score is None or math.isnan(float(score)) else round(float(score), 4),
         "trained_on": config.data,
     }

@@ -66,21 +66,22 @@ def test_dataset_is_seeded_per_sample_and_epoch(photo_folder):
         ds = InpaintDataset(photo_folder, 32, "blocks", seed=3)
         samples = [ds[i] for i in range(len(ds))]
     assert len(ds.skipped) == 1
-    image, mask = samples[1]
+    image, target, mask = samples[1]
+    assert torch.equal(image, target)  # inpainting: the photo is its own target
     assert image.shape == (3, 32, 32) and mask.shape == (1, 32, 32)
     assert image.dtype == torch.float32 and 0 <= image.min() and image.max() <= 1
     again = InpaintDataset(photo_folder, 32, "blocks", seed=3)
     torch.testing.assert_close(again[1][0], image, rtol=0, atol=0)
-    torch.testing.assert_close(again[1][1], mask, rtol=0, atol=0)
+    torch.testing.assert_close(again[1][2], mask, rtol=0, atol=0)
     again.set_epoch(1)
-    assert not torch.equal(again[1][0], image) or not torch.equal(again[1][1], mask)
+    assert not torch.equal(again[1][0], image) or not torch.equal(again[1][2], mask)
 
 
 def test_validation_dataset_is_fixed_across_epochs(photo_folder):
     ds = InpaintDataset(photo_folder, 32, "strokes", train=False, seed=0)
     first = ds[2]
     ds.set_epoch(5)
-    assert torch.equal(ds[2][0], first[0]) and torch.equal(ds[2][1], first[1])
+    assert torch.equal(ds[2][0], first[0]) and torch.equal(ds[2][2], first[2])
 
 
 def test_augment_keeps_range_and_is_seeded():
@@ -92,7 +93,7 @@ def test_augment_keeps_range_and_is_seeded():
 
 def test_datamodule_batches(photo_folder):
     dm = InpaintDataModule(photo_folder, photo_folder, size=32, masks="box", batch_size=4, workers=0)
-    image, mask = next(iter(dm.train_dataloader()))
+    image, _, mask = next(iter(dm.train_dataloader()))
     assert image.shape == (4, 3, 32, 32) and mask.shape == (4, 1, 32, 32)
     with pytest.raises(InpaintError, match="fewer than the batch size"):
         InpaintDataModule(photo_folder, None, size=32, batch_size=64, workers=0)

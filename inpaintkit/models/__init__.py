@@ -97,10 +97,15 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def model_accepts(name: str, argument: str) -> bool:
+    """Whether the builder of model ``name`` takes ``argument``."""
+    return argument in inspect.signature(_builder(name)).parameters
+
+
 def _without_pretrained(name: str, kwargs: dict) -> dict:
     """``kwargs`` with ``pretrained=False`` for builders that would load ImageNet weights: used when
     every weight comes from a file anyway, or only the architecture is wanted."""
-    if "pretrained" in inspect.signature(_builder(name)).parameters:
+    if model_accepts(name, "pretrained"):
         return {**kwargs, "pretrained": False}
     return dict(kwargs)
 

@@ -47,9 +47,9 @@ class ConvAutoencoder(nn.Module):
         return torch.sigmoid(self.net(x))
 
 
-def encoder_decoder(width: int = 32, depth: int = 4) -> EncoderDecoder:
+def encoder_decoder(width: int = 32, depth: int = 4, out_channels: int = 3) -> EncoderDecoder:
     """Conv-BN-ReLU encoder and mirrored decoder, no skips (landscape inpainting baseline)."""
-    return EncoderDecoder(width, depth)
+    return EncoderDecoder(width, depth, out_channels)
 
 
 def conv_autoencoder(width: int = 16, in_channels: int = 3, out_channels: int = 3, use_mask: bool = True):

@@ -41,8 +41,9 @@ class PatchGAN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.head = conv(cin, 1, 1, True)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x = torch.cat([image, mask], dim=1)
+    def forward(self, image: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``image`` is judged given ``condition`` (the mask when inpainting, the input photo otherwise)."""
+        x = torch.cat([image, condition], dim=1)
         features = []
         for block in self.blocks:
             x = block(x)
@@ -50,16 +51,22 @@ class PatchGAN(nn.Module):
         return self.head(x), features
 
 
-def patchgan(width: int = 64, layers: int = 3, norm: str = "batch", spectral: bool = False) -> PatchGAN:
+def patchgan(
+    width: int = 64, layers: int = 3, norm: str = "batch", spectral: bool = False, in_channels: int = 4
+) -> PatchGAN:
     """70x70 PatchGAN (pix2pix)."""
-    return PatchGAN(width, layers, norm=norm, spectral=spectral)
+    return PatchGAN(width, layers, in_channels, norm, spectral)
 
 
-def patchgan_light(width: int = 8, layers: int = 3, norm: str = "batch", spectral: bool = False) -> PatchGAN:
+def patchgan_light(
+    width: int = 8, layers: int = 3, norm: str = "batch", spectral: bool = False, in_channels: int = 4
+) -> PatchGAN:
     """A light PatchGAN of tens of thousands of parameters (self-attention U-Net GAN)."""
-    return PatchGAN(width, layers, norm=norm, spectral=spectral)
+    return PatchGAN(width, layers, in_channels, norm, spectral)
 
 
-def patchgan_lama(width: int = 64, layers: int = 4, norm: str = "batch", spectral: bool = False) -> PatchGAN:
+def patchgan_lama(
+    width: int = 64, layers: int = 4, norm: str = "batch", spectral: bool = False, in_channels: int = 4
+) -> PatchGAN:
     """LaMa's discriminator: PatchGAN with four layers."""
-    return PatchGAN(width, layers, norm=norm, spectral=spectral)
+    return PatchGAN(width, layers, in_channels, norm, spectral)

@@ -41,11 +41,11 @@ class FFCGenerator(nn.Module):
         return torch.sigmoid(self.head(self.up(x)))
 
 
-def ffc(width: int = 32, blocks: int = 6, global_ratio: float = 0.75) -> FFCGenerator:
+def ffc(width: int = 32, blocks: int = 6, global_ratio: float = 0.75, out_channels: int = 3) -> FFCGenerator:
     """Fourier-convolution generator, LaMa-style, sized for CPU (32 base channels, 6 FFC blocks)."""
-    return FFCGenerator(width, blocks, global_ratio)
+    return FFCGenerator(width, blocks, global_ratio, out_channels)
 
 
-def ffc_lama(width: int = 64, blocks: int = 9, global_ratio: float = 0.75) -> FFCGenerator:
+def ffc_lama(width: int = 64, blocks: int = 9, global_ratio: float = 0.75, out_channels: int = 3):
     """Fourier-convolution generator at LaMa-Fourier's size (64 base channels, 9 FFC blocks)."""
-    return FFCGenerator(width, blocks, global_ratio)
+    return FFCGenerator(width, blocks, global_ratio, out_channels)
