@@ -224,17 +224,25 @@ def train(
 def bench(
     methods: Annotated[str, typer.Option(help="Comma-separated names or .safetensors files.")],
     data: Annotated[Path, typer.Option(help="Folder of test photos.")],
-    masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")],
     out: Annotated[Path, typer.Option(help="Folder for results.md/.csv/.json, metrics.png, samples.png.")],
+    masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")] = "pconv-bins",
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
-    size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
+    size: Annotated[int | None, typer.Option(help="Square size of the prepared photos (256; 128 for tasks).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
+    task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise for image-to-image models.")] = (
+        "inpaint"
+    ),
 ) -> None:
-    """Compare methods on exactly the same images and masks, per hole-ratio bin."""
-    from inpaintkit.evaluation import results_markdown, run_bench, write_bench
+    """Compare methods on exactly the same images and masks, per hole-ratio bin (or on a task's target)."""
+    from inpaintkit.evaluation import TASK_NAMES, results_markdown, run_bench, run_task_bench, write_bench
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    result, grid = run_bench(names, data, masks, n=n, size=size, seed=seed)
+    if task in TASK_NAMES:
+        result, grid = run_task_bench(names, data, task, n=n, size=size or 128), []
+    elif task == "inpaint":
+        result, grid = run_bench(names, data, masks, n=n, size=size or 256, seed=seed)
+    else:
+        _fail(f"unknown --task {task!r}; choose inpaint, {', '.join(TASK_NAMES)}")
     write_bench(result, grid, out)
     typer.echo(results_markdown(result))
     typer.echo(f"written: {out}/results.md, results.csv, results.json, metrics.png, samples.png")
@@ -314,6 +322,37 @@ def weights_prepare(
 
     for path in prepare_weights(lpips_source, fid_source):
         typer.echo(str(path))
+
+
+@app.command()
+def apply(
+    model: Annotated[str, typer.Option(help="Image-to-image model (.safetensors), e.g. a learned Sobel filter.")],
+    source: Annotated[Path, typer.Argument(help="A photo or a folder of photos.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file, or folder for a folder.")],
+) -> None:
+    """Run an image-to-image model (Sobel, filter, denoise) on whole photos."""
+    import numpy as np
+    import torch
+
+    from inpaintkit.inference import pad_to_multiple
+    from inpaintkit.io import list_images, read_image, to_tensor, to_uint8, write_image
+    from inpaintkit.models import load_model
+
+    net = load_model(model)
+    photos = list_images(source) if source.is_dir() else [source]
+    if source.is_dir() and not photos:
+        _fail(f"{source}: no images found")
+    targets = [output / p.relative_to(source).with_suffix(".png") for p in photos] if source.is_dir() else [output]
+    multiple = getattr(net, "size_multiple", 1)
+    for photo, target in zip(photos, targets, strict=True):
+        image = to_tensor(read_image(photo))
+        h, w = image.shape[-2:]
+        with torch.no_grad():
+            padded = pad_to_multiple(image, multiple)
+            out = net(padded, torch.zeros_like(padded[:, :1]))[..., :h, :w].clamp(0, 1)
+        array = to_uint8(out.expand(-1, 3, -1, -1))
+        write_image(target, array[:, :, 0] if out.shape[1] == 1 else np.ascontiguousarray(array), inputs=(photo,))
+        typer.echo(str(target))
 
 
 @app.command()

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from inpaintkit.errors import InpaintError
+from inpaintkit.tasks import SOBEL_SCALE, Task, apply_kernel, random_kernel, sobel_magnitude
+
+from .conftest import run_cli, shared
+
+
+def test_sobel_of_a_step_edge():
+    image = torch.zeros(3, 8, 8)
+    image[:, :, 4:] = 1.0  # a vertical step, white on the right
+    mag = sobel_magnitude(image)
+    assert mag.shape == (1, 8, 8)
+    expected = 4 * SOBEL_SCALE  # 1 + 2 + 1, scaled into [0, 1]
+    assert mag[0, :, 3].tolist() == pytest.approx([expected] * 8, rel=1e-5)
+    assert mag[0, :, 4].tolist() == pytest.approx([expected] * 8, rel=1e-5)
+    assert mag[0, :, :3].abs().max() == 0 and mag[0, :, 5:].abs().max() == 0
+    blurred = sobel_magnitude(image, blur=1.0)
+    assert blurred[0, :, 2].max() > 0  # the blur spreads the edge
+
+
+def test_a_delta_through_the_fixed_kernel_gives_the_kernel():
+    kernel = random_kernel(seed=3)
+    assert torch.equal(kernel, random_kernel(seed=3)) and not torch.equal(kernel, random_kernel(seed=4))
+    delta = torch.zeros(3, 11, 11)
+    delta[:, 5, 5] = 1.0
+    out = apply_kernel(delta, kernel)
+    window = out[0, 3:8, 3:8]
+    # Convolution flips the kernel (conv2d is correlation: the delta's response is the kernel
+    # mirrored); negative taps are clipped at 0.
+    torch.testing.assert_close(window, kernel.flip(0, 1).clamp(0, 1))
+    given = Task("filter", kernel=[[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+    image = torch.rand(3, 6, 6)
+    torch.testing.assert_close(given.target_of(image), image)
+
+
+def test_denoise_adds_noise_of_the_given_sigma():
+    task = Task("denoise", sigma=[0.1, 0.1])
+    image = torch.full((3, 64, 64), 0.5)
+    noisy, target, mask = task.make(image, torch.zeros(1, 64, 64), np.random.default_rng(0))
+    assert torch.equal(target, image) and mask.sum() == 0
+    assert (noisy - image).std().item() == pytest.approx(0.1, rel=0.05)
+
+
+def test_task_shapes_and_errors():
+    image, mask = torch.rand(3, 16, 16), torch.ones(1, 16, 16)
+    for name in ("inpaint", "outpaint"):
+        source, target, m = Task(name).make(image, mask, np.random.default_rng(0))
+        assert torch.equal(m, mask) and Task(name).composite
+    source, target, m = Task("sobel").make(image, mask, np.random.default_rng(0))
+    assert target.shape == (1, 16, 16) and m.sum() == 0 and Task("sobel").out_channels == 1
+    with pytest.raises(InpaintError, match="unknown task"):
+        Task("deblur")
+    with pytest.raises(InpaintError, match="odd side"):
+        Task("filter", kernel=[[1, 0], [0, 1]])
+
+
+def test_sobel_bench_against_the_exact_filter(tmp_path):
+    from inpaintkit.models import create_model, save_model
+
+    data = shared("bsds500", "test")
+    torch.manual_seed(0)
+    model = create_model("conv-autoencoder", use_mask=False, out_channels=1)
+    weights = save_model(model, tmp_path / "sobel.safetensors", {"recipe": {"task": "sobel", "task_args": {}}})
+    result = run_cli(
+        "bench", "--task", "sobel", "--methods", weights, "--data", data, "--n", "2", "--out", tmp_path / "B"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    md = (tmp_path / "B" / "results.md").read_text()
+    assert "PSNR" in md and "sobel" in md and "exact target" in md
