@@ -60,6 +60,9 @@ def inpaint(
     feather: Annotated[int, typer.Option(help="Blend the fill into the hole's border over this many px.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     backend: Annotated[str, typer.Option(help="auto, torch or onnx (ONNX Runtime).")] = "auto",
+    trust_pickle: Annotated[
+        bool, typer.Option(help="Allow a training checkpoint (.ckpt) you made, read with weights_only=True.")
+    ] = False,
 ) -> None:
     """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
     from inpaintkit.inference import STRATEGIES, inpaint_array, select_device, with_backend
@@ -84,7 +87,7 @@ def inpaint(
         _fail(f"unknown --strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     if max_side < 16:
         _fail("--max-side must be at least 16")
-    net = with_backend(select_device(load_model(model or DEFAULT_MODEL), device), backend)
+    net = with_backend(select_device(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), device), backend)
     if image.is_dir():
         photos = list_images(image)
         if not photos:

@@ -69,6 +69,38 @@ def test_every_recipe_trains_two_steps_through_the_cli(recipe, photo_dirs, tmp_p
     np.testing.assert_array_equal(out[~hole], photo[~hole])
 
 
+def test_checkpoints_need_trust_pickle(photo_dirs, tmp_path):
+    config = REPO / "configs" / "landscape-unet.yaml"
+    assert small_run(config, photo_dirs, tmp_path, "--set", "model_args={width: 8}").returncode == 0
+    (run_dir,) = list(tmp_path.iterdir())
+    last = run_dir / "checkpoints" / "last.ckpt"
+    photo = sorted(photo_dirs[1].iterdir())[0]
+    mask = tmp_path / "mask.png"
+    hole = np.zeros(read_image(photo).shape[:2], bool)
+    hole[50:90, 60:120] = True
+    from PIL import Image
+
+    Image.fromarray(hole).save(mask)
+    refused = run_cli("inpaint", photo, "--mask", mask, "--model", last, "-o", tmp_path / "a.png")
+    assert refused.returncode == 2 and "--trust-pickle" in refused.stderr and not (tmp_path / "a.png").exists()
+    allowed = run_cli("inpaint", photo, "--mask", mask, "--model", last, "--trust-pickle", "-o", tmp_path / "a.png")
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    out = read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(out[~hole], read_image(photo)[~hole])
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    bad = run_cli("inpaint", photo, "--mask", mask, "--model", junk, "--trust-pickle", "-o", tmp_path / "b.png")
+    assert bad.returncode == 2 and "not an inpaintkit training checkpoint" in bad.stderr
+
+
+def test_nan_loss_stops_with_a_clear_message(photo_dirs, tmp_path):
+    config = REPO / "configs" / "landscape-unet.yaml"
+    result = small_run(config, photo_dirs, tmp_path, "--set", "lr=1e30", "--set", "optimizer=sgd",
+                       "--set", "momentum=0.0", "--max-steps", "6")  # fmt: skip
+    assert result.returncode == 2
+    assert "the loss became" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_resume_continues_at_the_right_step(photo_dirs, tmp_path):
     config = REPO / "configs" / "landscape-unet.yaml"
     assert small_run(config, photo_dirs, tmp_path).returncode == 0

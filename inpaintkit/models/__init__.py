@@ -210,8 +210,37 @@ def bundled_weights() -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 
 
-def load_model(name_or_path: str | Path) -> nn.Module:
-    """A registered name (``telea``, ``unet`` ...), ``default`` (the bundled weights) or a weights file."""
+def load_checkpoint(path: str | Path) -> nn.Module:
+    """The generator of one of our training checkpoints (``.ckpt``), read with ``weights_only=True``."""
+    import torch
+
+    from inpaintkit.training import TrainConfig, build_generator, make_task
+
+    path = Path(path)
+    if not path.is_file():
+        raise InpaintError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        config = TrainConfig.from_dict(state["hyper_parameters"]["config"])
+        weights = {
+            k.removeprefix("generator."): v for k, v in state["state_dict"].items() if k.startswith("generator.")
+        }
+    except Exception as exc:  # torch.load raises pickle, zip and runtime errors alike for foreign files
+        raise InpaintError(f"{path}: not an inpaintkit training checkpoint ({str(exc).splitlines()[0]})") from None
+    model = build_generator(config, make_task(config))
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        raise InpaintError(f"{path}: weights do not fit {config.model!r} ({str(exc).splitlines()[0]})") from None
+    model.card = {"model": config.model, "recipe": config.to_dict(), "checkpoint": path.name}
+    return model.eval()
+
+
+def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Module:
+    """A registered name (``telea``, ``unet`` ...), ``default`` (the bundled weights) or a weights file.
+
+    Pickled checkpoints can run code when loaded: they are refused unless ``trust_pickle``, and then
+    read with ``torch.load(weights_only=True)``, which admits tensors and plain containers only."""
     text = str(name_or_path)
     if text == "default":
         if not bundled_weights().is_file():
@@ -220,7 +249,10 @@ def load_model(name_or_path: str | Path) -> nn.Module:
     if text.endswith(".safetensors"):
         return load_weights(text)
     if text.endswith((".ckpt", ".pth", ".pt", ".bin")):
-        raise InpaintError(
-            f"{text}: pickled checkpoints can run code when loaded; use the .safetensors file a training run writes"
-        )
+        if not trust_pickle:
+            raise InpaintError(
+                f"{text}: pickled checkpoints can run code when loaded; use the run's .safetensors file, "
+                "or pass --trust-pickle for a checkpoint you made"
+            )
+        return load_checkpoint(text)
     return create_model(text).eval()
