@@ -91,6 +91,7 @@ class TrainConfig:
         if not isinstance(raw, dict):
             raise InpaintError(f"{source}: expected a mapping of keys to values")
         hints = typing.get_type_hints(cls)
+        raw = {k: _number(v) if hints.get(k) in (float, int) else v for k, v in raw.items()}
         for key, value in raw.items():
             if key not in hints:
                 close = difflib.get_close_matches(str(key), list(hints), n=1)
@@ -144,6 +145,17 @@ class TrainConfig:
             for path in value if isinstance(value, list) else [value]:
                 if path is not None and not Path(path).is_dir():
                     raise InpaintError(f"{key} folder {path} not found")
+
+
+def _number(value):
+    """YAML 1.1 reads ``1e-3`` (no dot) as text; numbers written that way are numbers here."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
 
 
 def _type_ok(value, hint) -> bool:
