@@ -589,17 +589,24 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
         (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     handed_down = "INPAINTKIT_RUN_DIR" in os.environ
     os.environ["INPAINTKIT_RUN_DIR"] = str(run_dir)  # DDP ranks re-run the command and read it
+    interrupted = False
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    except SystemExit:  # Lightning exits after a graceful Ctrl-C; keep what was learned
+        if not trainer.interrupted:
+            raise
+        interrupted = True
     finally:
         if not handed_down:
             os.environ.pop("INPAINTKIT_RUN_DIR", None)
-    if trainer.is_global_zero:
-        export_best(run_dir, config, trainer, checkpoint)
+    if trainer.is_global_zero and (checkpoint.best_model_path or checkpoint.last_model_path):
+        export_best(run_dir, config, checkpoint)
+    if interrupted:
+        raise InpaintError(f"training interrupted; the best model so far is in {run_dir / 'model.safetensors'}")
     return run_dir
 
 
-def export_best(run_dir: Path, config: TrainConfig, trainer: L.Trainer, checkpoint: ModelCheckpoint) -> Path:
+def export_best(run_dir: Path, config: TrainConfig, checkpoint: ModelCheckpoint) -> Path:
     """Write the best (else last) generator as ``model.safetensors`` with a card of the run."""
     source = Path(checkpoint.best_model_path or checkpoint.last_model_path)
     state = torch.load(source, map_location="cpu", weights_only=True)
