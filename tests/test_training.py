@@ -241,3 +241,31 @@ def test_grid_trains_each_variant_with_its_own_loss_and_compares(photo_dirs, tmp
 def test_grid_rejects_a_single_value(photo_dirs, tmp_path):
     result = small_run(REPO / "configs" / "landscape-unet.yaml", photo_dirs, tmp_path, "--grid", "optimizer=adam")
     assert result.returncode == 2 and "at least two values" in result.stderr
+
+
+def test_ctrl_c_keeps_the_best_model(photo_dirs, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import CLI
+
+    train_dir, val_dir = photo_dirs
+    args = [
+        str(CLI), "train", "--config", str(REPO / "configs" / "landscape-unet.yaml"), "--data", str(train_dir),
+        "--out", str(tmp_path), "--max-steps", "10000", "--set", f"val_data={val_dir}", "--set", "size=32",
+        "--set", "batch_size=2", "--set", "val_count=2", "--set", "workers=0", "--set", "val_every=1",
+        "--set", "model_args={width: 8}", "--set", "patience=0",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    best = tmp_path / "landscape-unet" / "checkpoints" / "best.ckpt"
+    deadline = time.time() + 300
+    while not best.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2, stderr[-2000:]
+    assert "training interrupted" in stderr and "Traceback" not in stderr
+    assert load_model(tmp_path / "landscape-unet" / "model.safetensors").card["val_psnr"] is not None
