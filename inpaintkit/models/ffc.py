@@ -4,6 +4,11 @@ Fast Fourier Convolutions whose global branch sees the whole image, three transp
 The spectral branch gives every layer an image-wide receptive field, which is what lets large holes
 be filled with plausible, repeating structure. ``ffc-lama`` is LaMa-Fourier's size (64 base
 channels, 9 blocks, about 27M parameters); smaller builders trade capacity for CPU speed.
+
+With ``prefill`` (the default of ``ffc``), the hole is first filled with a smooth push-pull
+interpolation and the network predicts a correction in logit space, through a last layer that
+starts at zero: an untrained network returns the smooth fill, and training only has to add what it
+lacks (texture, edges, structure). This makes the most of a small training budget.
 """
 
 from __future__ import annotations
@@ -11,14 +16,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintkit.models.layers import ConvNormAct, FFCResBlock, UpNormAct, masked_input
+from inpaintkit.models.layers import ConvNormAct, FFCResBlock, UpNormAct, masked_input, push_pull_fill
 
 
 class FFCGenerator(nn.Module):
     size_multiple = 8
 
-    def __init__(self, width: int = 64, blocks: int = 9, global_ratio: float = 0.75, out_channels: int = 3):
+    def __init__(
+        self,
+        width: int = 64,
+        blocks: int = 9,
+        global_ratio: float = 0.75,
+        out_channels: int = 3,
+        prefill: bool = False,
+    ):
         super().__init__()
+        if prefill and out_channels != 3:
+            raise ValueError("prefill refines an RGB fill; it needs out_channels=3")
+        self.prefill = prefill
         self.stem = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(4, width, 7, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )
@@ -34,16 +49,28 @@ class FFCGenerator(nn.Module):
             UpNormAct(2 * width, width, kernel=3),
         )
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7))
+        if prefill:
+            nn.init.zeros_(self.head[1].weight)
+            nn.init.zeros_(self.head[1].bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.down(self.stem(masked_input(image, mask)))  # (B, 8w, H/8, W/8)
-        x = self.blocks(x)
-        return torch.sigmoid(self.head(self.up(x)))
+        if self.prefill:
+            image = mask * push_pull_fill(image * (1 - mask), mask) + (1 - mask) * image
+            x = torch.cat([image, mask], dim=1)
+        else:
+            x = masked_input(image, mask)
+        x = self.blocks(self.down(self.stem(x)))  # (B, 8w, H/8, W/8)
+        logits = self.head(self.up(x))
+        if self.prefill:
+            logits = logits + torch.logit(image.clamp(1e-3, 1 - 1e-3))
+        return torch.sigmoid(logits)
 
 
-def ffc(width: int = 32, blocks: int = 6, global_ratio: float = 0.75, out_channels: int = 3) -> FFCGenerator:
-    """Fourier-convolution generator, LaMa-style, sized for CPU (32 base channels, 6 FFC blocks)."""
-    return FFCGenerator(width, blocks, global_ratio, out_channels)
+def ffc(
+    width: int = 32, blocks: int = 6, global_ratio: float = 0.75, out_channels: int = 3, prefill: bool = True
+) -> FFCGenerator:
+    """Fourier-convolution generator, LaMa-style, sized for CPU, refining a push-pull prefill."""
+    return FFCGenerator(width, blocks, global_ratio, out_channels, prefill and out_channels == 3)
 
 
 def ffc_lama(width: int = 64, blocks: int = 9, global_ratio: float = 0.75, out_channels: int = 3):

@@ -195,6 +195,29 @@ class FFCResBlock(nn.Module):
         return x + self.ffc2(self.ffc1(x))
 
 
+def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> torch.Tensor:
+    """A smooth coarse fill of the hole from the known pixels ("push-pull", Gortler et al., 1996).
+
+    Push: average the known pixels (weighted by how much of each cell is known) down a pyramid.
+    Pull: come back up, keeping each level's own average where it has known pixels and blending in
+    the upsampled coarser fill where it has few or none. Pure tensor ops, so it exports to ONNX.
+    ``image (B, C, H, W)``, ``mask (B, 1, H, W)`` (1 = hole) -> ``(B, C, H, W)``.
+    """
+    known = 1 - mask
+    x, w = image * known, known
+    pyramid = []
+    for _ in range(levels):
+        pyramid.append((x, w))
+        x, w = F.avg_pool2d(x, 2, ceil_mode=True), F.avg_pool2d(w, 2, ceil_mode=True)
+    # Cells with no known pixel even at the coarsest level take the image's mean known colour.
+    mean = x.sum(dim=(2, 3), keepdim=True) / w.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+    fill = torch.where(w > 0, x / w.clamp_min(1e-8), mean)
+    for x_l, w_l in reversed(pyramid):
+        up = F.interpolate(fill, size=x_l.shape[-2:], mode="bilinear", align_corners=False)
+        fill = torch.where(w_l > 0, x_l + up * (1 - w_l), up)  # x_l / w_l * w_l + up * (1 - w_l)
+    return fill
+
+
 def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize to ``size`` (antialiased when shrinking); a no-op at the same size."""
     if tuple(x.shape[-2:]) == tuple(size):
