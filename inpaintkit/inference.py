@@ -218,21 +218,22 @@ def onnx_available() -> bool:
 
 def with_backend(model, backend: str = "auto", cache: Path | None = None):
     """``model`` as run by ``backend``: ``torch`` as it is; ``onnx`` through ONNX Runtime (exported
-    once into ``cache``, keyed by the weights' card); ``auto`` picks ONNX Runtime when it is
-    installed and the model is a network (it measured faster on CPU, see benchmarks/), else torch."""
+    once into ``cache``, keyed by the weights); ``auto`` uses ONNX Runtime when it is installed and
+    this model's export is already cached (a first export can take minutes), else torch."""
+    from inpaintkit.backbones import home
+
     if backend not in BACKENDS:
         raise InpaintError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     learned = isinstance(model, nn.Module) and any(True for _ in model.parameters())
-    if backend == "torch" or not learned or (backend == "auto" and (not onnx_available() or _on_gpu(model))):
-        if backend == "onnx" and not learned:
-            raise InpaintError("classical methods run in NumPy; --backend onnx applies to learned models")
+    if backend == "onnx" and not learned:
+        raise InpaintError("classical methods run in NumPy; --backend onnx applies to learned models")
+    if backend == "torch" or not learned or _on_gpu(model):
         return model
+    path = (cache or home() / "onnx") / f"{_model_key(model)}.onnx"
+    if backend == "auto":
+        return OnnxModel(path) if onnx_available() and path.is_file() else model
     if not onnx_available():
         raise InpaintError("--backend onnx needs onnxruntime: pip install 'inpaintkit[onnx]'")
-    from inpaintkit.backbones import home
-
-    key = _model_key(model)
-    path = (cache or home() / "onnx") / f"{key}.onnx"
     if not path.is_file():
         export_onnx(model, path)
     return OnnxModel(path)

@@ -91,10 +91,10 @@ def test_unknown_strategy():
         inpaint_array(create_model("telea"), np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), bool), strategy="x")
 
 
-@pytest.mark.parametrize("name", ["ffc", "unet"])
-def test_onnx_matches_torch_on_real_photos(name, tmp_path):
+@pytest.mark.parametrize("name, kwargs", [("ffc", {"prefill": False}), ("unet", {})])
+def test_onnx_matches_torch_on_real_photos(name, kwargs, tmp_path):
     torch.manual_seed(0)
-    model = create_model(name).eval()
+    model = create_model(name, **kwargs).eval()
     path = export_onnx(model, tmp_path / f"{name}.onnx")
     onnx_model = OnnxModel(path)
     assert onnx_model.size_multiple == model.size_multiple
@@ -118,8 +118,10 @@ def test_onnx_matches_torch_on_real_photos(name, tmp_path):
 def test_backend_selection(tmp_path):
     model = create_model("conv-autoencoder").eval()
     assert with_backend(model, "torch") is model
+    assert with_backend(model, "auto", cache=tmp_path) is model  # nothing exported yet: torch
     assert isinstance(with_backend(model, "onnx", cache=tmp_path), OnnxModel)
     assert len(list(tmp_path.glob("*.onnx"))) == 1
+    assert isinstance(with_backend(model, "auto", cache=tmp_path), OnnxModel)  # the cached export
     assert with_backend(create_model("telea"), "auto") is not None
     with pytest.raises(InpaintError, match="classical"):
         with_backend(create_model("telea"), "onnx")
