@@ -98,6 +98,7 @@ def default_demo_methods() -> list[str]:
     return (["default"] if bundled_weights().is_file() else []) + classical
 
 
+@torch.no_grad()
 def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> str:
     """Inpaint the sample photos under each demo mask kind with each method; write a grid and
     ``results.md``; return the table. LPIPS (VGG) is added when its weights are provisioned."""
@@ -105,7 +106,6 @@ def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> s
 
     models = {name: load_model(name) for name in methods}
     lpips = metrics.LPIPS("vgg") if (home() / "vgg16.safetensors").is_file() else None
-    torch.set_grad_enabled(False)
     scores = {name: MethodScores(name, count_parameters(m)) for name, m in models.items()}
     rows = []
     for i, (photo, image) in enumerate(demo_photos(size)):
@@ -226,6 +226,7 @@ class FeatureMetrics:
             self.lpips, self.inception = {}, None
 
 
+@torch.no_grad()
 def run_bench(
     methods: list[str],
     data: str | Path,
@@ -246,7 +247,6 @@ def run_bench(
     bins = protocol_bins(masks, seed)
     models = {name: load_model(name) for name in methods}
     features = features or FeatureMetrics()
-    torch.set_grad_enabled(False)
     per_image, grid = [], []
     real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
     for i, path in enumerate(tqdm(files, desc="bench", unit="img", disable=not progress)):
@@ -462,6 +462,7 @@ def grid_overrides(spec: str) -> list[tuple[str, list[str]]]:
     return grid
 
 
+@torch.no_grad()
 def run_task_bench(
     methods: list[str], data: str | Path, task_name: str, n: int | None = 20, size: int = 128, progress: bool = True
 ) -> BenchResult:
@@ -475,7 +476,6 @@ def run_task_bench(
     if not files:
         raise InpaintError(f"{data}: no images found")
     models = {name: load_model(name) for name in methods}
-    torch.set_grad_enabled(False)
     per_image = []
     for i, path in enumerate(tqdm(files, desc=f"bench {task_name}", unit="img", disable=not progress)):
         for name, model in models.items():

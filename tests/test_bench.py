@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from inpaintkit.evaluation import FeatureMetrics, protocol_bins, run_bench
 
@@ -32,6 +33,7 @@ def test_bench_cli_writes_every_file_and_is_deterministic(tmp_path, features):
         assert title in md
     # The same bench again in-process: identical numbers (timings aside).
     again, _ = run_bench(["telea", "mean-fill"], data, "pconv-bins", n=2, size=64, progress=False, features=features)
+    assert torch.is_grad_enabled()  # the bench leaves no global state behind
     for a, b in zip(report["results"], again.rows, strict=True):
         for key in KEYS:
             assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12), key
