@@ -63,7 +63,7 @@ def time_fill(model, image, hole, strategy: str, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--model", default="ffc", help="name or weights; speed depends on the architecture only")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
