@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_seconds, peak_throughput, save, table  # noqa: E402
 
-from inpaintkit.models import count_parameters, create_model, model_names  # noqa: E402
+from inpaintkit.models import CLASSICAL, count_parameters, create_model, model_names  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -60,9 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     peak = peak_throughput(args.device, torch.bfloat16 if args.device == "cuda" else torch.float32)
     rows, results = [], []
-    classical = {"telea", "navier-stokes", "biharmonic", "mean-fill"}
     for name in model_names():
-        if name in classical or name == "context-encoder-alexnet":
+        if name in CLASSICAL or name == "context-encoder-alexnet":
             continue
         model = create_model(name).to(args.device).train()
         size = max(args.size, model.size_multiple)

@@ -21,7 +21,7 @@ from inpaintkit.errors import InpaintError
 from inpaintkit.inference import STRATEGIES, inpaint_array, with_backend
 from inpaintkit.io import read_image, read_mask, write_image
 from inpaintkit.masks import MaskGenerator
-from inpaintkit.models import DEFAULT_MODEL, load_model
+from inpaintkit.models import CLASSICAL, DEFAULT_MODEL, load_model
 
 QUICK_MASKS = ("none", "center", "blocks", "strokes")
 APP_MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger uploads are refused before the model runs
@@ -34,7 +34,7 @@ class Inpainter:
         self.choices: dict[str, str] = {}
         if DEFAULT_MODEL == "default":
             self.choices["default"] = "default"
-        for name in ("telea", "navier-stokes", "biharmonic", "mean-fill"):
+        for name in CLASSICAL:
             self.choices[name] = name
         if weights_dir is not None:
             folder = Path(weights_dir)
@@ -87,10 +87,12 @@ def build_demo(inpainter: Inpainter, workdir: Path):
     for name, photo in demo_photos(384):
         examples.append(str(write_image(workdir / "examples" / f"{name}.png", photo)))
 
-    def fill(image_path: str | None, hole: np.ndarray | None, mask_path, quick, method, strategy):
+    def load(image_path: str | None) -> np.ndarray:
         if not image_path:
             raise InpaintError("upload a photo first")
-        image = read_image(image_path, max_pixels=APP_MAX_PIXELS)
+        return read_image(image_path, max_pixels=APP_MAX_PIXELS)
+
+    def fill(image: np.ndarray, hole: np.ndarray | None, mask_path, quick, method, strategy):
         size = image.shape[:2]
         hole = np.zeros(size, bool) if hole is None else hole
         if mask_path:
@@ -107,17 +109,14 @@ def build_demo(inpainter: Inpainter, workdir: Path):
 
     def from_editor(editor, mask_path, quick, method, strategy):
         try:
-            background = (editor or {}).get("background")
-            if not background:
-                raise InpaintError("upload a photo first")
-            size = read_image(background, max_pixels=APP_MAX_PIXELS).shape[:2]
-            return fill(background, _hole_from_editor(editor, size), mask_path, quick, method, strategy)
+            image = load((editor or {}).get("background"))
+            return fill(image, _hole_from_editor(editor, image.shape[:2]), mask_path, quick, method, strategy)
         except InpaintError as exc:
             raise gr.Error(str(exc)) from None
 
     def from_files(image, mask, method, strategy):
         try:
-            return fill(image, None, mask, "none", method, strategy)
+            return fill(load(image), None, mask, "none", method, strategy)
         except InpaintError as exc:
             raise gr.Error(str(exc)) from None
 

@@ -92,10 +92,9 @@ def demo_photos(size: int) -> list[tuple[str, np.ndarray]]:
 
 def default_demo_methods() -> list[str]:
     """The bundled default model (when this build has it) against the classical methods."""
-    from inpaintkit.models import bundled_weights
+    from inpaintkit.models import CLASSICAL, bundled_weights
 
-    classical = ["telea", "navier-stokes", "biharmonic", "mean-fill"]
-    return (["default"] if bundled_weights().is_file() else []) + classical
+    return (["default"] if bundled_weights().is_file() else []) + list(CLASSICAL)
 
 
 @torch.no_grad()
@@ -477,10 +476,11 @@ def run_task_bench(
         raise InpaintError(f"{data}: no images found")
     models = {name: load_model(name) for name in methods}
     per_image = []
+    tasks = {name: Task(task_name, **_task_args(model, task_name)) for name, model in models.items()}
     for i, path in enumerate(tqdm(files, desc=f"bench {task_name}", unit="img", disable=not progress)):
+        image = to_tensor(fit_square(read_image(path), size))[0]
         for name, model in models.items():
-            task = Task(task_name, **_task_args(model, task_name))
-            image = to_tensor(fit_square(read_image(path), size))[0]
+            task = tasks[name]
             source, target, mask = task.make(image, torch.zeros_like(image[:1]), np.random.default_rng([BENCH_SEED, i]))
             start = time.perf_counter()
             pred = model(source[None], mask[None]).clamp(0, 1)

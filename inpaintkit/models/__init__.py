@@ -42,6 +42,8 @@ _DISCRIMINATORS: dict[str, tuple[str, str]] = {
     "patchgan-light": ("discriminators", "patchgan_light"),
     "patchgan-lama": ("discriminators", "patchgan_lama"),
 }
+# The registered methods that are not neural networks.
+CLASSICAL = ("telea", "navier-stokes", "biharmonic", "mean-fill")
 # The model `inpaintkit inpaint` uses when none is named.
 DEFAULT_MODEL = "telea"
 CARD_FORMAT = "inpaintkit-weights-1"
