@@ -12,9 +12,12 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 import typing
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -475,23 +478,46 @@ class AdversarialModule(InpaintModule):
         return [opt_g, opt_d], schedulers
 
 
+@contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C that arrives inside the block until the block is done, then raise it.
+
+    An interrupt inside ``torch.save`` surfaces as a zip-writer RuntimeError rather than a
+    KeyboardInterrupt, which would turn a graceful stop into a crash."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and previous is not signal.SIG_IGN:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        else:
+            raise KeyboardInterrupt
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints written to a temporary file, synced, then renamed: a kill or a full disk during a
-    save leaves the previous checkpoint intact."""
+    save leaves the previous checkpoint intact, and a Ctrl-C waits for the save to finish."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.part")
-        try:
-            with open(tmp, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with _sigint_deferred():
+            try:
+                with open(tmp, "wb") as handle:
+                    torch.save(checkpoint, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)

@@ -269,3 +269,43 @@ def test_ctrl_c_keeps_the_best_model(photo_dirs, tmp_path):
     assert proc.returncode == 2, stderr[-2000:]
     assert "training interrupted" in stderr and "Traceback" not in stderr
     assert load_model(tmp_path / "landscape-unet" / "model.safetensors").card["val_psnr"] is not None
+
+
+def test_ctrl_c_during_a_checkpoint_save_waits_for_the_save(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from inpaintkit.training import AtomicCheckpointIO
+
+    real_save = torch.save
+
+    def interrupted_save(obj, handle):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands in the middle of the write
+        real_save(obj, handle)
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        AtomicCheckpointIO().save_checkpoint({"w": torch.arange(5.0)}, tmp_path / "last.ckpt")
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["w"].tolist() == [0, 1, 2, 3, 4]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    from inpaintkit.training import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": 1}, tmp_path / "last.ckpt")
+    real_save = torch.save
+
+    def disk_full(obj, handle):
+        real_save(obj, handle)
+        handle.truncate(100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        io.save_checkpoint({"step": 2}, tmp_path / "last.ckpt")
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
