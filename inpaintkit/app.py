@@ -218,6 +218,7 @@ def launch(
     """Start the app. Returns ``(demo, local_url)`` when ``block`` is False (tests)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     workdir = Path(tempfile.mkdtemp(prefix="inpaintkit-app-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
     inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency)
     demo = build_demo(inpainter, workdir)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)

