@@ -255,21 +255,37 @@ class InpaintDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.workers = workers
 
-    def _loader(self, dataset, shuffle: bool, seed: int) -> torch.utils.data.DataLoader:
-        generator = torch.Generator().manual_seed(seed)
+    def _loader(self, dataset, shuffle: bool) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(dataset), dataset.seed) if shuffle else None,
             drop_last=shuffle,
             num_workers=self.workers,
-            generator=generator,
             persistent_workers=False,  # workers re-read the dataset's epoch each epoch
             pin_memory=torch.cuda.is_available(),
         )
 
     def train_dataloader(self):
-        return self._loader(self.train_set, True, self.train_set.seed + self.train_set.epoch)
+        return self._loader(self.train_set, True)
 
     def val_dataloader(self):
-        return self._loader(self.val_set, False, 0) if self.val_set is not None else []
+        return self._loader(self.val_set, False) if self.val_set is not None else []
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A random order that depends only on ``(seed, epoch)``; Lightning calls ``set_epoch`` before
+    each epoch, so a resumed run draws the same batches as one that was never stopped."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())

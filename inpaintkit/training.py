@@ -604,6 +604,9 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", save_last=True, save_top_k=1 if has_val else 0,
         monitor="val/psnr" if has_val else None, mode="max", enable_version_counter=False,
+        # Validating once per epoch: save after the epoch has fully ended (progress counters, scheduler
+        # step), which is where Lightning resumes without running an epoch too few.
+        save_on_train_epoch_end=config.val_every <= 0,
     )  # fmt: skip
     callbacks = [checkpoint]
     if has_val and config.patience > 0:

@@ -99,3 +99,87 @@ def test_twenty_concurrent_requests(server, photo_and_mask):
     assert [r.status_code for r in responses] == [200] * 20
     first = responses[0].content
     assert all(r.content == first for r in responses)
+
+
+def test_bad_input_matrix_through_the_endpoint(server, tmp_path):
+    """Every case of the CLI matrix, uploaded: a PNG with known pixels kept, or a 4xx with a message."""
+    from .test_robustness import CASES, make_inputs
+
+    inputs = make_inputs(tmp_path)
+    for case in CASES:
+        photo, mask, expected = inputs[case]
+        r = post(server, {"image": photo.read_bytes(), "mask": mask.read_bytes()}, {"model": "telea"})
+        if expected == "ok" and case != "mask all zero":  # the app asks for a hole instead of echoing the photo
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png", (case, r.text[:200])
+        else:
+            assert 400 <= r.status_code < 500 and r.json()["error"], (case, r.status_code)
+            assert str(tmp_path) not in r.json()["error"]
+    assert post(server, {"image": inputs["grayscale"][0].read_bytes(), "mask": inputs["grayscale"][1].read_bytes()})
+
+
+def test_bad_input_matrix_through_the_python_api(tmp_path):
+    import inpaintkit
+    from inpaintkit.errors import InpaintError
+
+    from .test_robustness import CASES, make_inputs
+
+    inputs = make_inputs(tmp_path)
+    for case in CASES:
+        photo, mask, expected = inputs[case]
+        if expected == "ok":
+            out = inpaintkit.inpaint(photo, mask, model="telea")
+            assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3, case
+        else:
+            with pytest.raises(InpaintError):
+                inpaintkit.inpaint(photo, mask, model="telea")
+
+
+def test_load_200_requests_8_at_a_time():
+    """The benchmark's driver in a short setting: small photos, classical methods, no errors."""
+    import sys
+
+    from .conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from app_load import serve_and_load
+
+    stats = serve_and_load(200, 8, ["telea", "navier-stokes", "mean-fill"], sizes=((96, 128), (192, 256), (240, 320)))
+    assert stats["errors"] == []
+    assert stats["p95_s"] < 30
+    assert stats["rss_after_mb"] - stats["rss_before_mb"] < 200, stats  # no leak per request
+
+
+def test_no_parameter_reaches_files_outside_the_app(server, photo_and_mask, tmp_path):
+    import httpx
+
+    photo, mask, rgb, hole = photo_and_mask
+    files = {"image": photo.read_bytes(), "mask": mask.read_bytes()}
+    escapes = [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..\\..\\windows\\win.ini",
+        "telea/../../x",
+        str(photo),
+        "file:///etc/passwd",
+    ]
+    for value in escapes:
+        assert post(server, files, {"model": value}).status_code == 400, value
+        assert post(server, files, {"strategy": value}).status_code == 400, value
+    target = tmp_path / "escaped.png"
+    sneaky = f"../../../../../../..{target}"
+    r = httpx.post(f"{server}api/inpaint", files={"image": (sneaky, files["image"]), "mask": (sneaky, files["mask"])})
+    assert r.status_code == 200 and not target.exists()
+    # Gradio's own routes: uploads land in the app's folder, files outside it are not served.
+    r = httpx.post(f"{server}gradio_api/upload", files={"files": (sneaky, b"\x89PNG tiny")})
+    assert r.status_code == 200 and not target.exists()
+    (stored,) = r.json()
+    assert "inpaintkit-app-" in stored
+    for path in ("/etc/passwd", str(photo), "%2e%2e/%2e%2e/%2e%2e/etc/passwd"):
+        assert httpx.get(f"{server}gradio_api/file={path}").status_code in (403, 404), path
+
+
+def test_gradio_refuses_oversized_uploads_before_decoding(server):
+    import httpx
+
+    r = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", b"\0" * (3 * 1024 * 1024))})
+    assert r.status_code == 413

@@ -326,3 +326,51 @@ def test_sigmoid_generators_start_at_the_mean_target(name):
         start_at_mean_target(model, dataset)
         after = model(x, zero).mean().item()
     assert before > 0.3 and abs(after - 0.04) < 0.03, (before, after)
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(photo_dirs, tmp_path):
+    """Deterministic CPU mode: a run killed with SIGKILL at a random moment and resumed from its last
+    checkpoint ends with exactly the weights and validation PSNR of a run that was never killed."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from safetensors.torch import load_file
+
+    from .conftest import CLI
+
+    train_dir, val_dir = photo_dirs
+    config = REPO / "configs" / "landscape-unet.yaml"
+
+    def args(out, *extra):
+        return [
+            str(CLI), "train", "--config", str(config), "--data", str(train_dir), "--out", str(out),
+            "--set", f"val_data={val_dir}", "--set", "size=32", "--set", "batch_size=2", "--set", "val_count=2",
+            "--set", "workers=0", "--set", "epochs=4", "--set", "patience=0", "--set", "deterministic=true",
+            "--set", "model_args={width: 8}", "--set", "scheduler=step", *extra,
+        ]  # fmt: skip
+
+    whole = subprocess.run(args(tmp_path / "whole"), capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    proc = subprocess.Popen(args(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "landscape-unet" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 2.0))  # somewhere in the following epochs, maybe inside a save
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    epoch = torch.load(last, weights_only=True)["epoch"]
+    resumed = subprocess.run(args(tmp_path / "killed", "--resume", str(last)), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = load_file(tmp_path / "whole" / "landscape-unet" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "landscape-unet" / "model.safetensors")
+    assert a.keys() == b.keys()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert worst <= 1e-6, f"killed after epoch {epoch}: weights differ by {worst}"
+    card_a = load_model(tmp_path / "whole" / "landscape-unet" / "model.safetensors").card
+    card_b = load_model(tmp_path / "killed" / "landscape-unet" / "model.safetensors").card
+    assert abs(card_a["val_psnr"] - card_b["val_psnr"]) <= 1e-4
