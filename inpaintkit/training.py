@@ -50,6 +50,7 @@ class TrainConfig:
     task_args: dict = field(default_factory=dict)
     model: str = "unet"
     model_args: dict = field(default_factory=dict)
+    init: str | None = None  # start the generator from these weights (.safetensors of the same model)
     discriminator: str | None = None
     discriminator_args: dict = field(default_factory=dict)
     loss: dict = field(default_factory=lambda: {"l1": 1.0})
@@ -523,6 +524,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
+def start_from(generator: torch.nn.Module, weights: str) -> None:
+    """Fine-tune: copy the weights of an earlier run of the same architecture into ``generator``."""
+    from inpaintkit.models import load_weights
+
+    source = load_weights(weights)
+    try:
+        generator.load_state_dict(source.state_dict(), strict=True)
+    except RuntimeError as exc:
+        raise InpaintError(
+            f"init: {weights} holds a {source.card['model']!r} that does not fit this recipe's model "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+
+
 def start_at_mean_target(generator: torch.nn.Module, dataset, samples: int = 32) -> None:
     """Set the bias of the layer that feeds the generator's sigmoid to the logit of the mean target.
 
@@ -598,7 +613,9 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     if config.size % multiple:
         raise InpaintError(f"size {config.size} is not a multiple of {config.model}'s size_multiple {multiple}")
     module.run_dir = run_dir
-    if resume is None and task.name not in ("inpaint", "outpaint"):
+    if resume is None and config.init:
+        start_from(module.generator, config.init)
+    elif resume is None and task.name not in ("inpaint", "outpaint"):
         start_at_mean_target(module.generator, datamodule.train_set)
     has_val = config.val_data is not None
     checkpoint = ModelCheckpoint(

@@ -374,3 +374,22 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(photo_dirs, tmp_path):
     card_a = load_model(tmp_path / "whole" / "landscape-unet" / "model.safetensors").card
     card_b = load_model(tmp_path / "killed" / "landscape-unet" / "model.safetensors").card
     assert abs(card_a["val_psnr"] - card_b["val_psnr"]) <= 1e-4
+
+
+def test_init_starts_from_earlier_weights_and_refuses_another_model(photo_dirs, tmp_path):
+    from inpaintkit.models import create_model, save_model
+
+    config = REPO / "configs" / "landscape-unet.yaml"
+    torch.manual_seed(0)
+    source = create_model("unet", width=8)
+    save_model(source, tmp_path / "start.safetensors", {})
+    result = small_run(config, photo_dirs, tmp_path / "a", "--set", "model_args={width: 8}", "--set", "lr=1e-12",
+                       "--set", f"init={tmp_path / 'start.safetensors'}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    trained = load_model(next((tmp_path / "a").iterdir()) / "model.safetensors")
+    conv = "enc1.0.0.weight"
+    assert torch.allclose(trained.state_dict()[conv], source.state_dict()[conv], atol=1e-6)
+    assert trained.card["recipe"]["init"] == str(tmp_path / "start.safetensors")
+    wrong = small_run(config, photo_dirs, tmp_path / "b", "--set", "model_args={width: 16}",
+                      "--set", f"init={tmp_path / 'start.safetensors'}")  # fmt: skip
+    assert wrong.returncode == 2 and "does not fit" in wrong.stderr and "Traceback" not in wrong.stderr
