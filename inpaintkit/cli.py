@@ -379,13 +379,16 @@ def export(
 @app.command("models")
 def models_command() -> None:
     """List every registered method with a one-line description and parameter count."""
-    from inpaintkit.models import list_models
+    from inpaintkit.models import BUNDLED, bundled_weights, list_models
 
     infos = list_models()
     width = max(len(i.name) for i in infos)
     for info in infos:
         params = f"{info.parameters:>12,}" if info.learned else f"{'classical':>12}"
         typer.echo(f"{info.name:<{width}}  {params}  {info.description}")
+    for name, description in BUNDLED.items():
+        if bundled_weights(name).is_file():
+            typer.echo(f"{name:<{width}}  {'bundled':>12}  {description}")
 
 
 @app.command()

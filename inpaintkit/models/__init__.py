@@ -207,9 +207,15 @@ def load_weights(path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def bundled_weights() -> Path:
-    """Where the default model's weights ship inside the package."""
-    return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+BUNDLED = {
+    "default": "the inpainting flagship (the model used when none is named)",
+    "sobel": "a 0.48M-parameter U-Net that computes the Sobel edge magnitude (task sobel)",
+}
+
+
+def bundled_weights(name: str = "default") -> Path:
+    """Where the bundled weights ``name`` (a key of ``BUNDLED``) ship inside the package."""
+    return Path(__file__).resolve().parent.parent / "weights" / f"{name}.safetensors"
 
 
 def load_checkpoint(path: str | Path) -> nn.Module:
@@ -239,15 +245,15 @@ def load_checkpoint(path: str | Path) -> nn.Module:
 
 
 def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Module:
-    """A registered name (``telea``, ``unet`` ...), ``default`` (the bundled weights) or a weights file.
+    """A registered name (``telea``, ``unet`` ...), bundled weights (``default``, ``sobel``) or a weights file.
 
     Pickled checkpoints can run code when loaded: they are refused unless ``trust_pickle``, and then
     read with ``torch.load(weights_only=True)``, which admits tensors and plain containers only."""
     text = str(name_or_path)
-    if text == "default":
-        if not bundled_weights().is_file():
-            raise InpaintError("this build has no bundled default weights; name a model with --model")
-        return load_weights(bundled_weights())
+    if text in BUNDLED:
+        if not bundled_weights(text).is_file():
+            raise InpaintError(f"this build has no bundled {text!r} weights; name a model with --model")
+        return load_weights(bundled_weights(text))
     if text.endswith(".safetensors"):
         return load_weights(text)
     if text.endswith((".ckpt", ".pth", ".pt", ".bin")):
