@@ -194,6 +194,8 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     multiple = getattr(model, "size_multiple", 1)
     if not any(True for _ in model.parameters()):
         raise InpaintError("classical methods are not neural networks and cannot be exported to ONNX")
+    if not getattr(model, "exportable", True):
+        raise InpaintError(f"this model cannot be exported to ONNX: {model.not_exportable_because}")
     model = model.eval().cpu()
     size = 8 * multiple if multiple < 32 else 2 * multiple
     example = (torch.rand(1, 3, size, size), torch.zeros(1, 1, size, size))

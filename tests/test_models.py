@@ -153,3 +153,24 @@ def test_bad_weights_files_are_refused(tmp_path):
 def test_unknown_model_arguments_are_clear():
     with pytest.raises(InpaintError, match="takes no argument"):
         create_model("unet", wdith=3)
+
+
+def test_telea_prefill_starts_as_telea_and_refuses_export(tmp_path):
+    import numpy as np
+
+    from inpaintkit.errors import InpaintError
+    from inpaintkit.inference import export_onnx, inpaint_array
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:96]
+    image = np.stack([x * 2, y * 3, (x + y) * 2], axis=2).astype(np.uint8) + rng.integers(0, 20, (64, 96, 3)).astype(
+        np.uint8
+    )
+    hole = np.zeros((64, 96), bool)
+    hole[20:40, 30:70] = True
+    untrained = create_model("ffc", prefill="telea")
+    ours = inpaint_array(untrained, image, hole).astype(int)
+    telea = inpaint_array(create_model("telea"), image, hole).astype(int)
+    assert np.abs(ours - telea).max() <= 1  # the zero output layer returns Telea's fill
+    with pytest.raises(InpaintError, match="telea prefill"):
+        export_onnx(untrained, tmp_path / "m.onnx")

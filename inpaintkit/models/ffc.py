@@ -5,10 +5,12 @@ The spectral branch gives every layer an image-wide receptive field, which is wh
 be filled with plausible, repeating structure. ``ffc-lama`` is LaMa-Fourier's size (64 base
 channels, 9 blocks, about 27M parameters); smaller builders trade capacity for CPU speed.
 
-With ``prefill`` (the default of ``ffc``), the hole is first filled with a smooth push-pull
-interpolation and the network predicts a correction in logit space, through a last layer that
-starts at zero: an untrained network returns the smooth fill, and training only has to add what it
-lacks (texture, edges, structure). This makes the most of a small training budget.
+With a ``prefill`` (``push-pull``, the default of ``ffc``, or ``telea``), the hole is first filled
+by a classical method and the network predicts a correction in logit space, through a last layer
+that starts at zero: an untrained network returns the classical fill, and training only has to add
+what it lacks (texture, edges, structure). This makes the most of a small training budget.
+``push-pull`` (a smooth pyramid fill) is pure torch and exports to ONNX; ``telea`` (OpenCV's fast
+marching, a better start) runs on the CPU outside the graph and does not export.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintkit.models.layers import ConvNormAct, FFCResBlock, UpNormAct, masked_input, push_pull_fill
+from inpaintkit.models.layers import ConvNormAct, FFCResBlock, UpNormAct, masked_input, push_pull_fill, telea_fill
+
+PREFILLS = {"push-pull": push_pull_fill, "telea": telea_fill}
 
 
 class FFCGenerator(nn.Module):
@@ -28,12 +32,16 @@ class FFCGenerator(nn.Module):
         blocks: int = 9,
         global_ratio: float = 0.75,
         out_channels: int = 3,
-        prefill: bool = False,
+        prefill: str = "none",
     ):
         super().__init__()
-        if prefill and out_channels != 3:
+        if prefill != "none" and prefill not in PREFILLS:
+            raise ValueError(f"prefill must be none, {', '.join(PREFILLS)}; got {prefill!r}")
+        if prefill != "none" and out_channels != 3:
             raise ValueError("prefill refines an RGB fill; it needs out_channels=3")
-        self.prefill = prefill
+        self.prefill = PREFILLS.get(prefill)
+        self.exportable = prefill != "telea"
+        self.not_exportable_because = "its telea prefill runs OpenCV outside the graph (push-pull exports)"
         self.stem = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(4, width, 7, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )
@@ -49,13 +57,13 @@ class FFCGenerator(nn.Module):
             UpNormAct(2 * width, width, kernel=3),
         )
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7))
-        if prefill:
+        if self.prefill:
             nn.init.zeros_(self.head[1].weight)
             nn.init.zeros_(self.head[1].bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.prefill:
-            image = mask * push_pull_fill(image * (1 - mask), mask) + (1 - mask) * image
+            image = mask * self.prefill(image * (1 - mask), mask) + (1 - mask) * image
             x = torch.cat([image, mask], dim=1)
         else:
             x = masked_input(image, mask)
@@ -67,10 +75,10 @@ class FFCGenerator(nn.Module):
 
 
 def ffc(
-    width: int = 32, blocks: int = 6, global_ratio: float = 0.75, out_channels: int = 3, prefill: bool = True
+    width: int = 32, blocks: int = 6, global_ratio: float = 0.75, out_channels: int = 3, prefill: str = "push-pull"
 ) -> FFCGenerator:
-    """Fourier-convolution generator, LaMa-style, sized for CPU, refining a push-pull prefill."""
-    return FFCGenerator(width, blocks, global_ratio, out_channels, prefill and out_channels == 3)
+    """Fourier-convolution generator, LaMa-style, sized for CPU, refining a classical prefill."""
+    return FFCGenerator(width, blocks, global_ratio, out_channels, prefill if out_channels == 3 else "none")
 
 
 def ffc_lama(width: int = 64, blocks: int = 9, global_ratio: float = 0.75, out_channels: int = 3):
