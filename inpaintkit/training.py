@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 
 from inpaintkit import losses, metrics
 from inpaintkit.data import InpaintDataModule
@@ -559,6 +559,32 @@ def start_at_mean_target(generator: torch.nn.Module, dataset, samples: int = 32)
             heads[-1].bias.copy_(torch.logit(mean))
 
 
+class SaveLast(Checkpoint):
+    """``last.ckpt`` after every validation (after every epoch when validating per epoch) and when
+    training ends: what ``--resume`` continues from. Lightning's own ``save_last`` writes only when
+    a new best is saved, so a resumed run could repeat hundreds of steps."""
+
+    def __init__(self, path: Path, per_epoch: bool):
+        self.path, self.per_epoch, self._step = path, per_epoch, -1
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if trainer.sanity_checking or trainer.global_step in (0, self._step):
+            return
+        trainer.save_checkpoint(self.path)
+        self._step = trainer.global_step
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not self.per_epoch:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.per_epoch:
+            self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._save(trainer)
+
+
 def _run_dir(config: TrainConfig, resume: str | None) -> Path:
     """The run's folder: the resumed run's, one handed down from the launching process (DDP ranks
     re-run the command), or a new ``out/name[-N]``."""
@@ -618,14 +644,16 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     elif resume is None and task.name not in ("inpaint", "outpaint"):
         start_at_mean_target(module.generator, datamodule.train_set)
     has_val = config.val_data is not None
+    # Validating once per epoch: save after the epoch has fully ended (progress counters, scheduler
+    # step), which is where Lightning resumes without running an epoch too few.
+    per_epoch = config.val_every <= 0
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best", save_last=True, save_top_k=1 if has_val else 0,
+        dirpath=run_dir / "checkpoints", filename="best", save_last=False, save_top_k=1 if has_val else 0,
         monitor="val/psnr" if has_val else None, mode="max", enable_version_counter=False,
-        # Validating once per epoch: save after the epoch has fully ended (progress counters, scheduler
-        # step), which is where Lightning resumes without running an epoch too few.
-        save_on_train_epoch_end=config.val_every <= 0,
+        save_on_train_epoch_end=per_epoch,
     )  # fmt: skip
-    callbacks = [checkpoint]
+    last = SaveLast(run_dir / "checkpoints" / "last.ckpt", per_epoch)
+    callbacks = [checkpoint, last]
     if has_val and config.patience > 0:
         callbacks.append(
             EarlyStopping(monitor="val/psnr", mode="max", patience=config.patience, check_on_train_epoch_end=False)
@@ -668,16 +696,16 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     finally:
         if not handed_down:
             os.environ.pop("INPAINTKIT_RUN_DIR", None)
-    if trainer.is_global_zero and (checkpoint.best_model_path or checkpoint.last_model_path):
-        export_best(run_dir, config, checkpoint)
+    if trainer.is_global_zero and (checkpoint.best_model_path or last.path.is_file()):
+        export_best(run_dir, config, checkpoint, last)
     if interrupted:
         raise InpaintError(f"training interrupted; the best model so far is in {run_dir / 'model.safetensors'}")
     return run_dir
 
 
-def export_best(run_dir: Path, config: TrainConfig, checkpoint: ModelCheckpoint) -> Path:
+def export_best(run_dir: Path, config: TrainConfig, checkpoint: ModelCheckpoint, last: SaveLast) -> Path:
     """Write the best (else last) generator as ``model.safetensors`` with a card of the run."""
-    source = Path(checkpoint.best_model_path or checkpoint.last_model_path)
+    source = Path(checkpoint.best_model_path or last.path)
     state = torch.load(source, map_location="cpu", weights_only=True)
     generator = build_generator(config, make_task(config))
     prefix = "generator."

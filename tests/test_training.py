@@ -393,3 +393,14 @@ def test_init_starts_from_earlier_weights_and_refuses_another_model(photo_dirs, 
     wrong = small_run(config, photo_dirs, tmp_path / "b", "--set", "model_args={width: 16}",
                       "--set", f"init={tmp_path / 'start.safetensors'}")  # fmt: skip
     assert wrong.returncode == 2 and "does not fit" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_without_validation_the_last_state_is_saved_and_exported(photo_dirs, tmp_path):
+    config = REPO / "configs" / "landscape-unet.yaml"
+    result = small_run(config, photo_dirs, tmp_path, "--set", "val_data=null", "--max-steps", "3",
+                       "--set", "model_args={width: 8}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = list(tmp_path.iterdir())
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    assert not (run_dir / "checkpoints" / "best.ckpt").exists()
+    assert load_model(run_dir / "model.safetensors").card["batches"] == 3
