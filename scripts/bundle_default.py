@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, action="append", default=[], help="bench output folders")
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--hours", type=float, required=True)
+    parser.add_argument("--history", default="", help="how the run's starting weights were made (init chains)")
     args = parser.parse_args()
     model = load_weights(args.run / "model.safetensors")
     card = dict(model.card)
@@ -39,6 +40,7 @@ def main() -> None:
         "hardware": args.hardware,
         "hours": args.hours,
         "command": (args.run / "command.txt").read_text().strip(),
+        "history": args.history,
     }
     card["bench"] = {}
     for folder in args.bench:

@@ -45,7 +45,7 @@ _DISCRIMINATORS: dict[str, tuple[str, str]] = {
 # The registered methods that are not neural networks.
 CLASSICAL = ("telea", "navier-stokes", "biharmonic", "mean-fill")
 # The model `inpaintkit inpaint` uses when none is named.
-DEFAULT_MODEL = "telea"
+DEFAULT_MODEL = "default"
 CARD_FORMAT = "inpaintkit-weights-1"
 
 
