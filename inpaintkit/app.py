@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import STRATEGIES, inpaint_array, with_backend
+from inpaintkit.inference import STRATEGIES, inpaint_array, select_device, with_backend
 from inpaintkit.io import read_image, read_mask, write_image
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import CLASSICAL, DEFAULT_MODEL, load_model
@@ -54,7 +54,7 @@ class Inpainter:
             raise InpaintError(f"unknown model {name!r}; choose from {', '.join(self.choices)}")
         with self._lock:
             if name not in self._models:
-                self._models[name] = with_backend(load_model(self.choices[name]), self.backend)
+                self._models[name] = with_backend(select_device(load_model(self.choices[name])), self.backend)
             return self._models[name]
 
     def run(self, image: np.ndarray, hole: np.ndarray, name: str | None, strategy: str) -> tuple[np.ndarray, float]:
