@@ -348,7 +348,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(photo_dirs, tmp_path):
         return [
             str(CLI), "train", "--config", str(config), "--data", str(train_dir), "--out", str(out),
             "--set", f"val_data={val_dir}", "--set", "size=32", "--set", "batch_size=2", "--set", "val_count=2",
-            "--set", "workers=0", "--set", "epochs=4", "--set", "patience=0", "--set", "deterministic=true",
+            "--set", "workers=0", "--set", "epochs=8", "--set", "patience=0", "--set", "deterministic=true",
             "--set", "model_args={width: 8}", "--set", "scheduler=step", *extra,
         ]  # fmt: skip
 
@@ -359,7 +359,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(photo_dirs, tmp_path):
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 2.0))  # somewhere in the following epochs, maybe inside a save
+    time.sleep(random.uniform(0.0, 1.0))  # somewhere in the following epochs, maybe inside a save
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
