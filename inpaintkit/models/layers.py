@@ -219,21 +219,17 @@ def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> 
 
 
 def telea_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The hole filled by OpenCV's Telea method (fast marching), image by image, at 8 bits.
+    """The hole filled by the classical ``telea`` method (OpenCV fast marching), at 8 bits.
 
     Not differentiable and not exportable (it leaves torch), but a far better start than a smooth
     fill for a network that only has to correct it. ``image (B, 3, H, W)`` in [0, 1], ``mask
-    (B, 1, H, W)`` (1 = hole) -> ``(B, 3, H, W)``; known pixels come back at 8-bit precision.
+    (B, 1, H, W)`` (1 = hole) -> ``(B, 3, H, W)``.
     """
-    import cv2
-    import numpy as np
+    from inpaintkit.models.classical import telea
 
     if torch.compiler.is_exporting():
         raise RuntimeError("the telea prefill runs OpenCV and cannot be exported; export a push-pull model")
-    arrays = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    holes = (mask.detach()[:, 0] > 0.5).to(torch.uint8).cpu().numpy()
-    filled = np.stack([cv2.inpaint(a, h, 3, cv2.INPAINT_TELEA) for a, h in zip(arrays, holes, strict=True)])
-    return torch.from_numpy(filled).to(image.device, image.dtype).permute(0, 3, 1, 2) / 255
+    return telea()(image.detach().float(), mask.detach()).to(image.dtype)
 
 
 def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
