@@ -1,7 +1,7 @@
 """The web app end to end: gradio_client, the plain HTTP endpoint, and abuse of both."""
 
 import io
-import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,15 +10,11 @@ from PIL import Image
 
 from inpaintkit.io import read_image
 
-from .conftest import shared
+from .conftest import REPO, shared
 
 pytest.importorskip("gradio", reason="the app extra is installed by make test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from app_load import free_port, serve_and_load  # noqa: E402  (the load benchmark's own driver)
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +132,6 @@ def test_bad_input_matrix_through_the_python_api(tmp_path):
 
 def test_load_200_requests_8_at_a_time():
     """The benchmark's driver in a short setting: small photos, classical methods, no errors."""
-    import sys
-
-    from .conftest import REPO
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from app_load import serve_and_load
-
     stats = serve_and_load(200, 8, ["telea", "navier-stokes", "mean-fill"], sizes=((96, 128), (192, 256), (240, 320)))
     assert stats["errors"] == []
     assert stats["p95_s"] < 30

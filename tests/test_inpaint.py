@@ -54,6 +54,8 @@ def test_registry_lists_and_rejects_names():
     assert set(CLASSICAL) <= set(model_names())
     with pytest.raises(InpaintError, match="did you mean telea"):
         create_model("tela")
+    with pytest.raises(InpaintError, match="did you mean default"):
+        load_model("defualt")  # bundled weights are suggested too
     with pytest.raises(InpaintError, match="pickled"):
         load_model("weights.ckpt")
 

@@ -57,11 +57,15 @@ class ModelInfo:
     parameters: int
 
 
+def _unknown(name: str, known: list[str], kind: str) -> InpaintError:
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+    return InpaintError(f"unknown {kind} {name!r}{hint}")
+
+
 def _builder(name: str, table: dict[str, tuple[str, str]] = _BUILDERS, kind: str = "model"):
     if name not in table:
-        close = difflib.get_close_matches(name, list(table), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(table)}"
-        raise InpaintError(f"unknown {kind} {name!r}{hint}")
+        raise _unknown(name, list(table), kind)
     module, fn = table[name]
     return getattr(importlib.import_module(f"inpaintkit.models.{module}"), fn)
 
@@ -263,4 +267,6 @@ def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Modul
                 "or pass --trust-pickle for a checkpoint you made"
             )
         return load_checkpoint(text)
+    if text not in _BUILDERS:
+        raise _unknown(text, [*BUNDLED, *_BUILDERS], "model")
     return create_model(text).eval()
