@@ -3,7 +3,8 @@
     python benchmarks/inference_latency.py [--model default] [--compile] [--repeats 5]
 
 Median of repeated runs after warm-up, at 256, 512 and 1024 px squares of a real photo with a
-LaMa-thick mask, and a 12-megapixel photo (4000x3000) with a ~5 % hole through the crop strategy.
+LaMa-thick mask, and a 12-megapixel photo (4000x3000) with a ~5 % hole through the crop strategy,
+with the network at the default `--max-side` (1024) and at 768.
 Backends: torch eager, torch channels-last, ONNX Runtime, and torch.compile with --compile. Peak
 resident memory is measured in a fresh process per size. The limit: the model's FLOPs per fill
 (convolutions and matrix products, as torch's FlopCounterMode counts them) over the fastest path's
@@ -47,21 +48,21 @@ def case(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return photo(size), MaskGenerator("lama-thick").sample(0, h, w, seed=1) > 0.5
 
 
-def peak_memory_mb(model: str, size: tuple[int, int]) -> float:
+def peak_memory_mb(model: str, size: tuple[int, int], max_side: int) -> float:
     """Peak RSS of a fresh process that loads the model and fills one image of ``size``."""
     code = (
         "import resource, sys; sys.path.insert(0, 'benchmarks');"
         "from inference_latency import case; from inpaintkit.models import load_model;"
         "from inpaintkit.inference import inpaint_array;"
-        f"m = load_model({model!r}); img, hole = case({size!r}); inpaint_array(m, img, hole);"
+        f"m = load_model({model!r}); img, hole = case({size!r}); inpaint_array(m, img, hole, max_side={max_side});"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
-def time_fill(model, image, hole, strategy: str, repeats: int) -> float:
-    return median_seconds(lambda: inpaint_array(model, image, hole, strategy=strategy), repeats)
+def time_fill(model, image, hole, strategy: str, max_side: int, repeats: int) -> float:
+    return median_seconds(lambda: inpaint_array(model, image, hole, strategy=strategy, max_side=max_side), repeats)
 
 
 def main() -> None:
@@ -84,17 +85,23 @@ def main() -> None:
         backends["torch.compile"].size_multiple = model.size_multiple
     telea, ns = load_model("telea"), load_model("navier-stokes")
     peak = peak_throughput()
-    sizes = {"256x256": (256, 256), "512x512": (512, 512), "1024x1024": (1024, 1024), "12 MP, 5 % hole": (3000, 4000)}
+    cases = [
+        ("256x256", (256, 256), 1024),
+        ("512x512", (512, 512), 1024),
+        ("1024x1024", (1024, 1024), 1024),
+        ("12 MP, 5 % hole", (3000, 4000), 1024),
+        ("12 MP, 5 % hole, max side 768", (3000, 4000), 768),
+    ]
     rows, results = [], []
-    for label, size in sizes.items():
+    for label, size, max_side in cases:
         image, hole = case(size)
         strategy = "crop" if size[0] * size[1] > 4e6 else "original"
         methods = {**backends, "telea": telea, "navier-stokes": ns}
-        timing = {name: time_fill(m, image, hole, strategy, args.repeats) for name, m in methods.items()}
+        timing = {name: time_fill(m, image, hole, strategy, max_side, args.repeats) for name, m in methods.items()}
         best = min((t, n) for n, t in timing.items() if n not in ("telea", "navier-stokes"))
-        memory = peak_memory_mb(args.model, size)
+        memory = peak_memory_mb(args.model, size, max_side)
         with FlopCounterMode(display=False) as counter:
-            inpaint_array(model, image, hole, strategy=strategy)
+            inpaint_array(model, image, hole, strategy=strategy, max_side=max_side)
         gflop = counter.get_total_flops() / 1e9
         results.append({"size": label, "seconds": timing, "fastest": best[1], "peak_rss_mb": memory, "gflop": gflop})
         rows.append(

@@ -266,7 +266,9 @@ def biharmonic_fill(
     while min(x.shape[-2:]) > 8:
         x, w = F.avg_pool2d(x, 2, ceil_mode=True), F.avg_pool2d(w, 2, ceil_mode=True)
         pyramid.append((x, w))
-    fill = x.sum(dim=(2, 3), keepdim=True) / w.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+    known_sum = w.sum(dim=(2, 3), keepdim=True)
+    # The known pixels' mean colour to start from; mid-grey when nothing is known.
+    fill = torch.where(known_sum > 0, x.sum(dim=(2, 3), keepdim=True) / known_sum.clamp_min(1e-8), 0.5)
     for level in reversed(range(len(pyramid))):
         x_l, w_l = pyramid[level]
         # Coarse cells at least half known count as known; at full size only fully known pixels do.
