@@ -228,7 +228,6 @@ def _laplacian9(u: torch.Tensor) -> torch.Tensor:
     return out.add_(rows[..., 1:-1, :], alpha=4).add_(u[..., 1:-1, 1:-1], alpha=-36)
 
 
-@torch.compiler.disable  # its unrolled loops would make a huge graph; it runs eagerly inside a compiled model
 def biharmonic_fill(
     image: torch.Tensor, mask: torch.Tensor, fine_iterations: int = 10, max_iterations: int = 30, tension: float = 0.1
 ) -> torch.Tensor:
