@@ -24,7 +24,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_seconds, peak_throughput, save, table  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from inpaintkit.inference import OnnxModel, export_onnx, inpaint_array  # noqa: E402
 from inpaintkit.masks import MaskGenerator  # noqa: E402
@@ -49,13 +48,16 @@ def case(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def peak_memory_mb(model: str, size: tuple[int, int], max_side: int) -> float:
-    """Peak RSS of a fresh process that loads the model and fills one image of ``size``."""
+    """Peak RSS of a fresh process that loads the model and fills one image of ``size``.
+
+    Read from /proc (VmHWM): ``ru_maxrss`` would include this process's own peak, which a child
+    inherits at fork on Linux."""
     code = (
-        "import resource, sys; sys.path.insert(0, 'benchmarks');"
+        "import sys; sys.path.insert(0, 'benchmarks');"
         "from inference_latency import case; from inpaintkit.models import load_model;"
         "from inpaintkit.inference import inpaint_array;"
         f"m = load_model({model!r}); img, hole = case({size!r}); inpaint_array(m, img, hole, max_side={max_side});"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
@@ -66,6 +68,8 @@ def time_fill(model, image, hole, strategy: str, max_side: int, repeats: int) ->
 
 
 def main() -> None:
+    from torch.utils.flop_counter import FlopCounterMode  # here: the memory probes import this module
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="a name or weights file")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
