@@ -153,6 +153,8 @@ def test_bad_weights_files_are_refused(tmp_path):
 def test_unknown_model_arguments_are_clear():
     with pytest.raises(InpaintError, match="takes no argument"):
         create_model("unet", wdith=3)
+    with pytest.raises(InpaintError, match="prefill must be"):
+        create_model("ffc", prefill="bihar")  # a bad value is one line too, not a traceback
 
 
 @pytest.mark.parametrize("prefill", ["telea", "biharmonic"])

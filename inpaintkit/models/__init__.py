@@ -83,7 +83,10 @@ def _build(name: str, kwargs: dict, table: dict[str, tuple[str, str]], kind: str
     unknown = set(kwargs) - set(inspect.signature(builder).parameters)
     if unknown:
         raise InpaintError(f"{kind} {name!r} takes no argument {', '.join(sorted(unknown))}")
-    model = builder(**kwargs)
+    try:
+        model = builder(**kwargs)
+    except (ValueError, TypeError) as exc:  # a bad argument value, named by the builder
+        raise InpaintError(f"{kind} {name!r}: {exc}") from None
     model.builder_name = name
     model.builder_kwargs = dict(kwargs)
     return model

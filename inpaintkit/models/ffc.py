@@ -5,10 +5,11 @@ The spectral branch gives every layer an image-wide receptive field, which is wh
 be filled with plausible, repeating structure. ``ffc-lama`` is LaMa-Fourier's size (64 base
 channels, 9 blocks, about 27M parameters); smaller builders trade capacity for CPU speed.
 
-With a ``prefill`` (``biharmonic``, the default of ``ffc``, ``telea`` or ``push-pull``), the hole is
-first filled by a classical method and the network predicts a correction in logit space, through a last layer
-that starts at zero: an untrained network returns the classical fill, and training only has to add
-what it lacks (texture, edges, structure). This makes the most of a small training budget.
+With a ``prefill`` (``biharmonic``, the default of ``ffc``, ``telea`` or ``push-pull``), the hole
+is first filled by a classical method and the network predicts a correction in logit space,
+through a last layer that starts at zero: an untrained network returns the classical fill, and
+training only has to add what it lacks (texture, edges, structure). This makes the most of a small
+training budget.
 ``biharmonic`` (the thin-plate fill, solved by a cascadic conjugate gradient in torch) is the best
 start, well ahead of Telea on smooth content such as faces. ``push-pull`` (a smooth pyramid fill)
 is the only one that exports to ONNX; ``telea`` (OpenCV's fast marching) runs outside the graph,
@@ -54,8 +55,9 @@ class FFCGenerator(nn.Module):
         if prefill != "none" and out_channels != 3:
             raise ValueError("prefill refines an RGB fill; it needs out_channels=3")
         self.prefill = PREFILLS.get(prefill)
-        self.exportable = prefill not in NOT_EXPORTABLE
-        self.not_exportable_because = f"{NOT_EXPORTABLE.get(prefill)} (a push-pull prefill exports)"
+        reason = NOT_EXPORTABLE.get(prefill)
+        self.exportable = reason is None
+        self.not_exportable_because = reason and f"{reason} (a push-pull prefill exports)"
         self.stem = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(4, width, 7, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )

@@ -285,7 +285,7 @@ def biharmonic_fill(
             residual.addcmul_(alpha, step, value=-1)
             rr, rr_old = dot(residual, residual), rr
             direction.mul_(rr / rr_old.clamp_min(1e-12)).add_(residual)
-    return mask * fill + known * image
+    return fill  # known pixels were set from the image and every CG step is masked to the hole
 
 
 def telea_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
