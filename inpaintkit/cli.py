@@ -65,7 +65,7 @@ def inpaint(
     ] = False,
 ) -> None:
     """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
-    from inpaintkit.inference import STRATEGIES, inpaint_array, select_device, with_backend
+    from inpaintkit.inference import STRATEGIES, inpaint_array, require_inpainter, select_device, with_backend
     from inpaintkit.io import (
         DEFAULT_MAX_PIXELS,
         list_images,
@@ -88,6 +88,7 @@ def inpaint(
     if max_side < 16:
         _fail("--max-side must be at least 16")
     net = with_backend(select_device(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), device), backend)
+    require_inpainter(net)  # once, before a folder's photos each fail on it
     if image.is_dir():
         photos = list_images(image)
         if not photos:

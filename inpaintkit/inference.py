@@ -123,6 +123,13 @@ def feather_weights(hole: np.ndarray, width: int) -> np.ndarray:
     return np.clip(inside / width, 0, 1).astype(np.float32) * hole
 
 
+def require_inpainter(model) -> None:
+    """Refuse a model its card says was trained for another image-to-image task (``sobel`` ...)."""
+    task = (getattr(model, "card", None) or {}).get("task", "inpaint")
+    if task not in ("inpaint", "outpaint"):
+        raise InpaintError(f"this model computes the {task!r} task, not inpainting; run it with `inpaintkit apply`")
+
+
 def inpaint_array(
     model,
     image: np.ndarray,
@@ -134,6 +141,9 @@ def inpaint_array(
     """``uint8 (H, W, 3)`` and ``bool (H, W)`` -> ``uint8 (H, W, 3)``; known pixels bit-identical."""
     if strategy not in STRATEGIES:
         raise InpaintError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if feather < 0:
+        raise InpaintError(f"feather must be 0 or more pixels, got {feather}")
+    require_inpainter(model)
     if not hole.any():
         return image.copy()
     if strategy == "auto":

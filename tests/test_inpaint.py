@@ -50,6 +50,12 @@ def test_pad_to_multiple_handles_tiny_images():
     assert pad_to_multiple(x, 8) is x
 
 
+def test_a_negative_feather_is_refused():
+    image = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(InpaintError, match="feather must be 0 or more"):
+        inpaintkit.inpaint(image, np.ones((16, 16), bool), model="telea", feather=-3)
+
+
 def test_registry_lists_and_rejects_names():
     assert set(CLASSICAL) <= set(model_names())
     with pytest.raises(InpaintError, match="did you mean telea"):

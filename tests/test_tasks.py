@@ -95,3 +95,8 @@ def test_bundled_sobel_model_reproduces_the_filter_on_real_photos(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     edges = np.asarray(Image.open(out / "edge.png"))
     assert edges.ndim == 2 and edges.std() > 0
+    # As an inpainter it would fill holes with edge magnitudes: refused in one line, nothing written.
+    Image.fromarray(np.ones(read_image(photos[0]).shape[:2], bool)).save(tmp_path / "m.png")
+    result = run_cli("inpaint", photos[0], "--mask", tmp_path / "m.png", "--model", "sobel", "-o", tmp_path / "x.png")
+    assert result.returncode != 0 and "inpaintkit apply" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.png").exists()
