@@ -81,6 +81,7 @@ class TrainConfig:
     patience: int = 3
     seed: int = 0
     precision: str = "32-true"
+    channels_last: bool = False  # NHWC tensors: faster convolutions on GPUs under bf16
     accelerator: str = "auto"
     devices: int | str = "auto"
     num_nodes: int = 1
@@ -313,6 +314,15 @@ class InpaintModule(L.LightningModule):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.generator(image, mask)
+
+    def on_fit_start(self) -> None:
+        if self.config.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.config.channels_last:
+            return [t.contiguous(memory_format=torch.channels_last) for t in batch]
+        return batch
 
     def _batch(self, batch):
         """``(input, target, mask, curriculum levels or None)``; the curriculum replaces the masks."""
