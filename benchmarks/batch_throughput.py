@@ -92,7 +92,9 @@ def main() -> None:
             memory = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
             share = gflop * rate / peak["conv_gflops"] * 100
             results.append({"batch": n, "path": name, "img_per_s": rate, "peak_mb": memory, "of_conv_peak": share})
-            rows.append([str(n), name, f"{rate:.1f}", f"{1000 / rate:.2f}", f"{share:.0f} %", f"{memory:.0f}" if cuda else "-"])
+            rows.append(
+                [str(n), name, f"{rate:.1f}", f"{1000 / rate:.2f}", f"{share:.0f} %", f"{memory:.0f}" if cuda else "-"]
+            )
     print(f"Batched inference, {args.model} at {args.size} px, {machine()}")
     print(f"{gflop:.1f} GFLOP per image; measured 3x3 conv peak {peak['conv_gflops'] / 1000:.1f} TFLOP/s\n")
     print(table(["batch", "path", "img/s", "ms/img", "of conv peak", "GPU peak MB"], rows))
