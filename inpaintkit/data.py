@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -221,6 +222,14 @@ class InpaintDataset(torch.utils.data.Dataset):
         return self.task.make(image, mask, rng)
 
 
+def _own_process_group(worker_id: int) -> None:
+    """Move a loader worker out of the trainer's process group. A SIGTERM to the whole group
+    (``timeout``, a batch scheduler, ``kill -- -PID``) then reaches only the trainer, which stops
+    gracefully and exports the best model, instead of killing its workers mid-batch."""
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+
+
 class InpaintDataModule(L.LightningDataModule):
     """Train and validation folders of photos with masks from a spec."""
 
@@ -264,6 +273,7 @@ class InpaintDataModule(L.LightningDataModule):
             num_workers=self.workers,
             persistent_workers=False,  # workers re-read the dataset's epoch each epoch
             pin_memory=torch.cuda.is_available(),
+            worker_init_fn=_own_process_group,
         )
 
     def train_dataloader(self):

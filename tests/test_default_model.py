@@ -16,7 +16,7 @@ from .conftest import run_cli, shared
 
 # PSNR (dB) of the bundled model on the first four BSDS500 test photos (256 px, centre crop) with
 # lama-thick masks drawn with seed 7; measured when the weights were bundled.
-PINNED_PSNR = 26.402  # Telea: 25.587; exact biharmonic (scikit-image): 26.497
+PINNED_PSNR = 27.807  # Telea: 25.587; exact biharmonic (scikit-image): 26.497
 PHOTOS = 4
 
 
@@ -54,7 +54,7 @@ def test_quality_is_pinned():
         score(inpaintkit.inpaint(image, hole, model="telea"), image, hole)["psnr"] for image, hole in fixed_cases()
     ]
     assert np.mean(psnr) == pytest.approx(PINNED_PSNR, abs=0.05)
-    assert np.mean(psnr) > np.mean(telea) + 0.2
+    assert np.mean(psnr) > np.mean(telea) + 1.0
 
 
 def test_python_api_and_odd_sizes_keep_known_pixels():

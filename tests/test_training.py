@@ -243,7 +243,10 @@ def test_grid_rejects_a_single_value(photo_dirs, tmp_path):
     assert result.returncode == 2 and "at least two values" in result.stderr
 
 
-def test_ctrl_c_keeps_the_best_model(photo_dirs, tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm-to-group"])
+def test_a_stop_keeps_the_best_model(photo_dirs, tmp_path, stop):
+    """Ctrl-C, or SIGTERM to the whole process group (as ``timeout`` sends it) with a loader
+    worker in the group: the trainer stops gracefully and exports the best model so far."""
     import os
     import signal
     import subprocess
@@ -255,16 +258,19 @@ def test_ctrl_c_keeps_the_best_model(photo_dirs, tmp_path):
     args = [
         str(CLI), "train", "--config", str(REPO / "configs" / "landscape-unet.yaml"), "--data", str(train_dir),
         "--out", str(tmp_path), "--max-steps", "10000", "--set", f"val_data={val_dir}", "--set", "size=32",
-        "--set", "batch_size=2", "--set", "val_count=2", "--set", "workers=0", "--set", "val_every=1",
-        "--set", "model_args={width: 8}", "--set", "patience=0",
+        "--set", "batch_size=2", "--set", "val_count=2", "--set", f"workers={int(stop != 'ctrl-c')}",
+        "--set", "val_every=1", "--set", "model_args={width: 8}", "--set", "patience=0",
     ]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     best = tmp_path / "landscape-unet" / "checkpoints" / "best.ckpt"
     deadline = time.time() + 300
     while not best.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGINT)
+    if stop == "ctrl-c":
+        os.kill(proc.pid, signal.SIGINT)
+    else:
+        os.killpg(proc.pid, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 2, stderr[-2000:]
     assert "training interrupted" in stderr and "Traceback" not in stderr
