@@ -319,14 +319,15 @@ class InpaintModule(L.LightningModule):
         if self.config.channels_last:
             self.to(memory_format=torch.channels_last)
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+    def _layout(self, batch):
+        """The batch in the model's memory format (channels-last when the recipe asks)."""
         if self.config.channels_last:
             return [t.contiguous(memory_format=torch.channels_last) for t in batch]
         return batch
 
     def _batch(self, batch):
         """``(input, target, mask, curriculum levels or None)``; the curriculum replaces the masks."""
-        source, target, mask = batch
+        source, target, mask = self._layout(batch)
         if self.curriculum is None:
             return source, target, mask, None
         holes, levels = self.curriculum.masks(source.shape[-1], int(self.global_step))
@@ -365,7 +366,7 @@ class InpaintModule(L.LightningModule):
         return total
 
     def validation_step(self, batch, batch_idx):
-        source, target, mask = batch
+        source, target, mask = self._layout(batch)
         pred = self.generator(source, mask)
         total, _ = self.criterion(pred, target, mask)
         result = self.result(pred, source, mask)

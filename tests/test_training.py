@@ -410,3 +410,20 @@ def test_without_validation_the_last_state_is_saved_and_exported(photo_dirs, tmp
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
     assert not (run_dir / "checkpoints" / "best.ckpt").exists()
     assert load_model(run_dir / "model.safetensors").card["batches"] == 3
+
+
+def test_channels_last_recipe_puts_weights_and_batches_in_nhwc():
+    from inpaintkit.training import InpaintModule
+
+    config = TrainConfig(model="unet", model_args={"width": 8}, val_data=None, channels_last=True).to_dict()
+    module = InpaintModule(config)
+    module.on_fit_start()
+    conv = next(m for m in module.generator.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    batch = [torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 1, 16, 16)]
+    source, target, mask, _ = module._batch(batch)
+    assert source.is_contiguous(memory_format=torch.channels_last) and not batch[0].is_contiguous(
+        memory_format=torch.channels_last
+    )
+    plain = InpaintModule(dict(config, channels_last=False))
+    assert plain._batch(batch)[0] is batch[0]
