@@ -5,7 +5,8 @@
 Median of repeated runs after warm-up, at 256, 512 and 1024 px squares of a real photo with a
 LaMa-thick mask, and a 12-megapixel photo (4000x3000) with a ~5 % hole through the crop strategy,
 with the network at the default `--max-side` (1024) and at 768.
-Backends: torch eager, torch channels-last, ONNX Runtime, and torch.compile with --compile. Peak
+Backends: torch eager, torch channels-last, "served" (what the CLI and the app run: channels-last
+with BatchNorm folded into the convolutions), ONNX Runtime, and torch.compile with --compile. Peak
 resident memory is measured in a fresh process per size. The limit: the model's FLOPs per fill
 (convolutions and matrix products, as torch's FlopCounterMode counts them) over the fastest path's
 time, against a large 3x3 convolution measured on this machine.
@@ -25,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_seconds, peak_throughput, save, table  # noqa: E402
 
-from inpaintkit.inference import OnnxModel, export_onnx, inpaint_array  # noqa: E402
+from inpaintkit.inference import OnnxModel, export_onnx, inpaint_array, select_device  # noqa: E402
 from inpaintkit.masks import MaskGenerator  # noqa: E402
 from inpaintkit.models import load_model  # noqa: E402
 
@@ -82,8 +83,8 @@ def main() -> None:
         backends["ONNX Runtime"] = OnnxModel(export_onnx(model, Path("benchmarks/results") / "model.onnx"))
     else:
         print(f"ONNX Runtime not timed: {model.not_exportable_because}")
-    channels_last = load_model(args.model).eval().to(memory_format=torch.channels_last)
-    backends["torch channels-last"] = channels_last
+    backends["torch channels-last"] = load_model(args.model).eval().to(memory_format=torch.channels_last)
+    backends["served"] = select_device(load_model(args.model), "cpu")  # the CLI's and app's path
     if args.compile:
         compiled = load_model(args.model).eval()
         if getattr(compiled, "prefill", None) is not None:  # its size-dependent loops stay eager

@@ -27,6 +27,7 @@ from torch import nn
 
 from inpaintkit.errors import InpaintError
 from inpaintkit.io import mask_to_tensor, to_tensor, to_uint8
+from inpaintkit.models.layers import fold_batchnorm
 
 STRATEGIES = ("auto", "original", "resize", "crop")
 BACKENDS = ("auto", "torch", "onnx")
@@ -273,8 +274,10 @@ def _model_key(model: nn.Module) -> str:
 
 
 def select_device(model, device: str = "auto"):
-    """Move a torch model to ``cpu``, ``cuda`` or (``auto``) CUDA when present, in channels-last
-    memory format (measured about 25 % faster for ``ffc`` on CPU at 256-1024 px, benchmarks/)."""
+    """Make a torch model ready to serve: on ``cpu``, ``cuda`` or (``auto``) CUDA when present, in
+    channels-last memory format (measured about 25 % faster for ``ffc`` on CPU at 256-1024 px), and,
+    in eval mode, with its BatchNorms folded into the convolutions in place (5-9 % faster at 512-1024
+    px; benchmarks/)."""
     if device not in ("auto", "cpu", "cuda"):
         raise InpaintError(f"unknown device {device!r}; choose auto, cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
@@ -282,4 +285,6 @@ def select_device(model, device: str = "auto"):
     target = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
     if not isinstance(model, nn.Module):
         return model
+    if not model.training:
+        fold_batchnorm(model)
     return model.to(target).to(memory_format=torch.channels_last)

@@ -11,6 +11,7 @@ from inpaintkit.inference import (
     feather_weights,
     hole_windows,
     inpaint_array,
+    select_device,
     with_backend,
 )
 from inpaintkit.io import read_image
@@ -147,3 +148,30 @@ def test_cli_export_and_onnx_inpaint(tmp_path):
     assert np.abs(outs[0] - outs[1]).max() <= 1
     result = run_cli("export", "--model", "telea", "-o", tmp_path / "t.onnx")
     assert result.returncode == 2 and "cannot be exported" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["ffc", "unet", "encoder-decoder"])
+def test_serving_folds_batchnorm_without_changing_the_output(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    with torch.no_grad():  # non-trivial statistics and affine parameters, as after training
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.2, 0.2)
+    model.eval()
+    size = max(64, model.size_multiple)
+    image, mask = torch.rand(2, 3, size, size), (torch.rand(2, 1, size, size) > 0.6).float()
+    with torch.no_grad():
+        before = model(image, mask)
+        served = select_device(model, "cpu")
+        after = served(image, mask)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in served.modules())
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
+
+
+def test_batchnorm_is_not_folded_in_training_mode():
+    from inpaintkit.models.layers import fold_batchnorm
+
+    with pytest.raises(ValueError, match="eval"):
+        fold_batchnorm(create_model("unet").train())

@@ -308,3 +308,47 @@ def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return x
     shrink = x.shape[-2] > size[0] or x.shape[-1] > size[1]
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """For inference: fold each BatchNorm that directly follows convolutions into them (weights
+    scaled per output channel, the shift as a bias) and replace it by ``Identity``. The outputs
+    are the same up to rounding, with one pass fewer over every feature map it touched. Folds in
+    place, and only a model in eval mode (training needs the batch statistics)."""
+    if model.training:
+        raise ValueError("fold_batchnorm is for inference: call model.eval() first")
+    for owner, name, convs in _batchnorm_sites(model):
+        norm = getattr(owner, name)
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
+        for i, conv in enumerate(convs):
+            axis = 1 if isinstance(conv, nn.ConvTranspose2d) else 0
+            shape = [1, 1, 1, 1]
+            shape[axis] = -1
+            bias = conv.bias * scale if conv.bias is not None else torch.zeros_like(scale)
+            conv.weight = nn.Parameter(conv.weight.detach() * scale.detach().view(shape), requires_grad=False)
+            conv.bias = nn.Parameter((bias + shift if i == 0 else bias).detach(), requires_grad=False)
+        setattr(owner, name, nn.Identity())
+    return model
+
+
+def _batchnorm_sites(model: nn.Module):
+    """``(owner, attribute, convolutions)`` for every BatchNorm2d whose input is a sum of the
+    outputs of those convolutions alone (ungrouped, so each output channel has its own kernels)."""
+
+    def plain(conv) -> bool:
+        return isinstance(conv, nn.Conv2d | nn.ConvTranspose2d) and conv.groups == 1
+
+    sites = []
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for a, b in zip(names, names[1:], strict=False):
+                if plain(module._modules[a]) and isinstance(module._modules[b], nn.BatchNorm2d):
+                    sites.append((module, b, [module._modules[a]]))
+        elif isinstance(module, FourierUnit):
+            sites.append((module, "norm", [module.conv]))
+        elif isinstance(module, FFC):
+            sites.append((module, "norm_local", [module.local_to_local, module.global_to_local]))
+            sites.append((module, "norm_global", [module.local_to_global, module.global_to_global.project]))
+    return [s for s in sites if isinstance(getattr(s[0], s[1]), nn.BatchNorm2d) and all(map(plain, s[2]))]
