@@ -43,17 +43,24 @@ def batch(size: int, count: int, device: str) -> tuple[torch.Tensor, torch.Tenso
     return image * (1 - mask), mask
 
 
+def batch_sizes(text: str) -> list[int]:
+    parts = text.split(",")
+    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return [int(p) for p in parts]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="a name or weights file")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batches", default=None, help="comma-separated batch sizes")
+    parser.add_argument("--batches", default=None, type=batch_sizes, help="comma-separated batch sizes")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     cuda = args.device == "cuda"
-    sizes = [int(b) for b in (args.batches or ("1,16,64,256,512" if cuda else "1,4,16")).split(",")]
+    sizes = args.batches or batch_sizes("1,16,64,256,512" if cuda else "1,4,16")
     torch.set_grad_enabled(False)
 
     def build(channels_last: bool):

@@ -89,15 +89,23 @@ def prepare(name: str, size: int, batch: int, device: str, compile: bool = False
     return model, step_fn(run, image, mask, optimizer, device)
 
 
+def batch_arg(text: str) -> str:
+    if text != "max" and not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of images or max, got {text!r}")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", default="8", help="images per step, or max (CUDA)")
+    parser.add_argument("--batch", default="8", type=batch_arg, help="images per step, or max (CUDA)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", default=None, help="comma-separated architectures (default: all)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.batch == "max" and args.device != "cuda":
+        parser.error("--batch max finds the largest batch that fits in GPU memory; give a number on the CPU")
     peak = peak_throughput(args.device, torch.bfloat16 if args.device == "cuda" else torch.float32)
     names = [n for n in model_names() if n not in CLASSICAL and n != "context-encoder-alexnet"]
     if args.models:

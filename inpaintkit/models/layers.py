@@ -120,6 +120,8 @@ class FourierUnit(nn.Module):
     The FFT runs in float32 (cuFFT does not take bf16 at arbitrary sizes).
     """
 
+    batchnorm_inputs = {"norm": ("conv",)}  # for fold_batchnorm
+
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.conv = nn.Conv2d(2 * cin, 2 * cout, 1, bias=False)
@@ -163,6 +165,12 @@ class SpectralTransform(nn.Module):
 class FFC(nn.Module):
     """Fast Fourier Convolution (Chi et al., 2020): channels split into a local part (3x3 convs)
     and a global part (spectral transform); four paths exchange information between them."""
+
+    # Each norm's input is the sum of these convolutions' outputs (for fold_batchnorm).
+    batchnorm_inputs = {
+        "norm_local": ("local_to_local", "global_to_local"),
+        "norm_global": ("local_to_global", "global_to_global.project"),
+    }
 
     def __init__(self, channels: int, global_ratio: float = 0.75):
         super().__init__()
@@ -333,22 +341,22 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def _batchnorm_sites(model: nn.Module):
-    """``(owner, attribute, convolutions)`` for every BatchNorm2d whose input is a sum of the
-    outputs of those convolutions alone (ungrouped, so each output channel has its own kernels)."""
+    """``(owner, attribute, convolutions)`` for every BatchNorm2d (with running statistics and an
+    affine part) whose input is a sum of the outputs of those ungrouped convolutions alone: the
+    direct successor of a convolution in an ``nn.Sequential``, or what a module declares in its
+    ``batchnorm_inputs``."""
 
     def plain(conv) -> bool:
         return isinstance(conv, nn.Conv2d | nn.ConvTranspose2d) and conv.groups == 1
+
+    def foldable(norm) -> bool:
+        return isinstance(norm, nn.BatchNorm2d) and norm.affine and norm.track_running_stats
 
     sites = []
     for module in model.modules():
         if isinstance(module, nn.Sequential):
             names = list(module._modules)
-            for a, b in zip(names, names[1:], strict=False):
-                if plain(module._modules[a]) and isinstance(module._modules[b], nn.BatchNorm2d):
-                    sites.append((module, b, [module._modules[a]]))
-        elif isinstance(module, FourierUnit):
-            sites.append((module, "norm", [module.conv]))
-        elif isinstance(module, FFC):
-            sites.append((module, "norm_local", [module.local_to_local, module.global_to_local]))
-            sites.append((module, "norm_global", [module.local_to_global, module.global_to_global.project]))
-    return [s for s in sites if isinstance(getattr(s[0], s[1]), nn.BatchNorm2d) and all(map(plain, s[2]))]
+            sites += [(module, b, [module._modules[a]]) for a, b in zip(names, names[1:], strict=False)]
+        for norm, convs in getattr(module, "batchnorm_inputs", {}).items():
+            sites.append((module, norm, [module.get_submodule(c) for c in convs]))
+    return [s for s in sites if foldable(getattr(s[0], s[1])) and all(map(plain, s[2]))]
