@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_seconds, peak_throughput, save, table  # noqa: E402
 from inference_latency import photo  # noqa: E402
 
+from inpaintkit.loading import load_model  # noqa: E402
 from inpaintkit.masks import MaskGenerator  # noqa: E402
-from inpaintkit.models import load_model  # noqa: E402
 
 
 def batch(size: int, count: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,9 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_seconds, peak_throughput, save, table  # noqa: E402
 
-from inpaintkit.inference import OnnxModel, export_onnx, inpaint_array, select_device  # noqa: E402
+from inpaintkit.export import OnnxModel, export_onnx  # noqa: E402
+from inpaintkit.inference import InpaintOptions, inpaint_array, select_device  # noqa: E402
+from inpaintkit.loading import load_model  # noqa: E402
 from inpaintkit.masks import MaskGenerator  # noqa: E402
-from inpaintkit.models import load_model  # noqa: E402
 
 
 def photo(size: tuple[int, int]) -> np.ndarray:
@@ -55,9 +56,10 @@ def peak_memory_mb(model: str, size: tuple[int, int], max_side: int) -> float:
     inherits at fork on Linux."""
     code = (
         "import sys; sys.path.insert(0, 'benchmarks');"
-        "from inference_latency import case; from inpaintkit.models import load_model;"
-        "from inpaintkit.inference import inpaint_array;"
-        f"m = load_model({model!r}); img, hole = case({size!r}); inpaint_array(m, img, hole, max_side={max_side});"
+        "from inference_latency import case; from inpaintkit.loading import load_model;"
+        "from inpaintkit.inference import InpaintOptions, inpaint_array;"
+        f"m = load_model({model!r}); img, hole = case({size!r});"
+        f"inpaint_array(m, img, hole, InpaintOptions(max_side={max_side}));"
         "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -65,7 +67,8 @@ def peak_memory_mb(model: str, size: tuple[int, int], max_side: int) -> float:
 
 
 def time_fill(model, image, hole, strategy: str, max_side: int, repeats: int) -> float:
-    return median_seconds(lambda: inpaint_array(model, image, hole, strategy=strategy, max_side=max_side), repeats)
+    options = InpaintOptions(strategy=strategy, max_side=max_side)
+    return median_seconds(lambda: inpaint_array(model, image, hole, options), repeats)
 
 
 def main() -> None:
@@ -79,7 +82,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     model = load_model(args.model).eval()
     backends = {"torch eager": model}
-    if getattr(model, "exportable", True):
+    if model.exportable:
         backends["ONNX Runtime"] = OnnxModel(export_onnx(model, Path("benchmarks/results") / "model.onnx"))
     else:
         print(f"ONNX Runtime not timed: {model.not_exportable_because}")
@@ -91,6 +94,7 @@ def main() -> None:
             compiled.prefill = torch.compiler.disable(compiled.prefill)
         backends["torch.compile"] = torch.compile(compiled)
         backends["torch.compile"].size_multiple = model.size_multiple
+        backends["torch.compile"].task = model.task
     telea, ns = load_model("telea"), load_model("navier-stokes")
     peak = peak_throughput()
     cases = [
@@ -109,7 +113,7 @@ def main() -> None:
         best = min((t, n) for n, t in timing.items() if n not in ("telea", "navier-stokes"))
         memory = peak_memory_mb(args.model, size, max_side)
         with FlopCounterMode(display=False) as counter:
-            inpaint_array(model, image, hole, strategy=strategy, max_side=max_side)
+            inpaint_array(model, image, hole, InpaintOptions(strategy=strategy, max_side=max_side))
         gflop = counter.get_total_flops() / 1e9
         results.append({"size": label, "seconds": timing, "fastest": best[1], "peak_rss_mb": memory, "gflop": gflop})
         rows.append(

@@ -25,7 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_seconds, peak_throughput, save, table  # noqa: E402
 
-from inpaintkit.models import CLASSICAL, count_parameters, create_model, model_names  # noqa: E402
+from inpaintkit.models import classical_names, count_parameters, create_model, model_names  # noqa: E402
+from inpaintkit.runner import forward  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -33,7 +34,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def step_fn(model, image, mask, optimizer, device):
     def step():
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss = (model(image, mask) - image).abs().mean()
+            loss = (forward(model, image, mask) - image).abs().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -107,7 +108,7 @@ def main() -> None:
     if args.batch == "max" and args.device != "cuda":
         parser.error("--batch max finds the largest batch that fits in GPU memory; give a number on the CPU")
     peak = peak_throughput(args.device, torch.bfloat16 if args.device == "cuda" else torch.float32)
-    names = [n for n in model_names() if n not in CLASSICAL and n != "context-encoder-alexnet"]
+    names = [n for n in model_names() if n not in classical_names() and n != "context-encoder-alexnet"]
     if args.models:
         names = [n for n in names if n in args.models.split(",")]
     rows, results = [], []

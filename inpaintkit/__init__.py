@@ -11,24 +11,35 @@ from pathlib import Path
 import numpy as np
 
 from inpaintkit.errors import InpaintError
-from inpaintkit.models import DEFAULT_MODEL, create_model, list_models, load_model, save_model
+from inpaintkit.inference import InpaintOptions
+from inpaintkit.loading import DEFAULT_MODEL, load_model
+from inpaintkit.models import create_model, list_models, save_model
 
 __version__ = "0.1.0"
-__all__ = ["InpaintError", "create_model", "inpaint", "list_models", "load_model", "save_model"]
+__all__ = [
+    "InpaintError", "InpaintOptions", "create_model", "inpaint", "list_models", "load_model", "save_model",
+]  # fmt: skip
 
 
-def inpaint(image, mask, model=DEFAULT_MODEL, strategy: str = "auto", max_side: int = 1024, feather: int = 0):
+def inpaint(image, mask, model=DEFAULT_MODEL, **settings):
     """Fill the hole of ``image`` (path or ``uint8 (H, W, 3)``) given ``mask`` (path or ``(H, W)``,
-    non-zero = hole) with ``model`` (name, weights path or module). Returns ``uint8 (H, W, 3)``.
-    ``strategy``, ``max_side`` and ``feather`` are described in :mod:`inpaintkit.inference`."""
-    from inpaintkit.inference import inpaint_array
+    non-zero = hole) with ``model`` (name, weights path or a loaded model). Returns ``uint8 (H, W, 3)``.
+
+    ``settings`` are the fields of :class:`InpaintOptions` (``strategy``, ``max_side``, ``feather``,
+    ``device``, ``backend``). A model named here is prepared for ``device`` and ``backend`` as the CLI
+    prepares it; a loaded model is used as it is."""
+    from inpaintkit.inference import inpaint_array, prepare
     from inpaintkit.io import read_image, read_mask
 
+    try:
+        options = InpaintOptions(**settings)
+    except TypeError:
+        raise InpaintError(f"unknown setting; choose from {', '.join(InpaintOptions.__dataclass_fields__)}") from None
     rgb = read_image(image) if isinstance(image, str | Path) else np.asarray(image)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise InpaintError(f"image must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
     hole = read_mask(mask, size=rgb.shape[:2]) if isinstance(mask, str | Path) else np.asarray(mask) != 0
     if hole.shape != rgb.shape[:2]:
         raise InpaintError(f"mask shape {hole.shape} does not match image {rgb.shape[:2]}")
-    net = load_model(model) if isinstance(model, str | Path) else model
-    return inpaint_array(net, rgb, hole, strategy=strategy, max_side=max_side, feather=feather)
+    net = prepare(load_model(model), options) if isinstance(model, str | Path) else model
+    return inpaint_array(net, rgb, hole, options)

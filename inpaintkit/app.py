@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import STRATEGIES, inpaint_array, select_device, with_backend
+from inpaintkit.inference import STRATEGIES, InpaintOptions, inpaint_array, prepare
 from inpaintkit.io import read_image, read_mask, write_image
+from inpaintkit.loading import DEFAULT_MODEL, load_model
 from inpaintkit.masks import MaskGenerator
-from inpaintkit.models import CLASSICAL, DEFAULT_MODEL, load_model
+from inpaintkit.models import classical_names
 
 QUICK_MASKS = ("none", "center", "blocks", "strokes")
 APP_MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger uploads are refused before the model runs
@@ -31,10 +32,8 @@ class Inpainter:
     """The methods the app offers, loaded on first use and shared between requests."""
 
     def __init__(self, weights_dir: str | Path | None = None, backend: str = "torch", concurrency: int = 1):
-        self.choices: dict[str, str] = {}
-        if DEFAULT_MODEL == "default":
-            self.choices["default"] = "default"
-        for name in CLASSICAL:
+        self.choices: dict[str, str] = {DEFAULT_MODEL: DEFAULT_MODEL}
+        for name in classical_names():
             self.choices[name] = name
         if weights_dir is not None:
             folder = Path(weights_dir)
@@ -43,7 +42,7 @@ class Inpainter:
             for path in sorted(folder.glob("*.safetensors")):
                 self.choices[path.stem] = str(path)
         self.default = next(iter(self.choices))
-        self.backend = backend
+        self.options = InpaintOptions(backend=backend)
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(concurrency)
@@ -54,18 +53,17 @@ class Inpainter:
             raise InpaintError(f"unknown model {name!r}; choose from {', '.join(self.choices)}")
         with self._lock:
             if name not in self._models:
-                self._models[name] = with_backend(select_device(load_model(self.choices[name])), self.backend)
+                self._models[name] = prepare(load_model(self.choices[name]), self.options)
             return self._models[name]
 
     def run(self, image: np.ndarray, hole: np.ndarray, name: str | None, strategy: str) -> tuple[np.ndarray, float]:
-        if strategy not in STRATEGIES:
-            raise InpaintError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+        options = InpaintOptions(strategy=strategy, backend=self.options.backend)
         if not hole.any():
             raise InpaintError("the mask is empty: paint over what to remove, upload a mask, or pick a quick mask")
         model = self.model(name)
         with self.slots:
             start = time.perf_counter()
-            result = inpaint_array(model, image, hole, strategy=strategy)
+            result = inpaint_array(model, image, hole, options)
             return result, time.perf_counter() - start
 
 
@@ -81,7 +79,7 @@ def build_demo(inpainter: Inpainter, workdir: Path):
     """The Gradio Blocks page (also reachable with gradio_client: ``/inpaint`` and ``/inpaint_files``)."""
     import gradio as gr
 
-    from inpaintkit.evaluation import demo_photos
+    from inpaintkit.demo import demo_photos
 
     examples = []
     for name, photo in demo_photos(384):

@@ -27,18 +27,6 @@ def _fail(message: str) -> None:
     raise InpaintError(message)
 
 
-def _mask_for(image_path: Path, mask: Path, mask_is_dir: bool) -> Path | None:
-    if not mask_is_dir:
-        return mask
-    from inpaintkit.io import IMAGE_SUFFIXES
-
-    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
-        candidate = mask / f"{image_path.stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 @app.command()
 def inpaint(
     image: Annotated[Path, typer.Argument(help="A photo, or a folder of photos.")],
@@ -65,63 +53,22 @@ def inpaint(
     ] = False,
 ) -> None:
     """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
-    from inpaintkit.inference import STRATEGIES, inpaint_array, require_inpainter, select_device, with_backend
-    from inpaintkit.io import (
-        DEFAULT_MAX_PIXELS,
-        list_images,
-        read_alpha_hole,
-        read_image,
-        read_mask,
-        write_image,
-    )
-    from inpaintkit.models import DEFAULT_MODEL, load_model
+    from inpaintkit.inference import InpaintOptions, prepare, require_inpainter
+    from inpaintkit.io import DEFAULT_MAX_PIXELS
+    from inpaintkit.jobs import HoleSource, inpaint_file, plan
+    from inpaintkit.loading import DEFAULT_MODEL, load_model
 
-    limit = max_pixels or DEFAULT_MAX_PIXELS
-    if not image.exists():
-        _fail(f"{image}: file not found")
-    if mask is None and not alpha_hole:
-        _fail("no hole given: pass --mask MASK (or --alpha-hole to use the photo's transparency)")
-    if mask is not None and not mask.exists():
-        _fail(f"{mask}: file not found")
-    if strategy not in STRATEGIES:
-        _fail(f"unknown --strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    if max_side < 16:
-        _fail("--max-side must be at least 16")
-    net = with_backend(select_device(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), device), backend)
+    options = InpaintOptions(strategy=strategy, max_side=max_side, feather=feather, device=device, backend=backend)
+    holes = HoleSource(mask, invert_mask, resize_mask, alpha_hole, max_pixels or DEFAULT_MAX_PIXELS)
+    jobs = plan(image, output)
+    if mask is not None and mask.is_dir() and not image.is_dir():
+        _fail(f"{mask}: is a folder; a single photo needs a single mask file")
+    net = prepare(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), options)
     require_inpainter(net)  # once, before a folder's photos each fail on it
-    if image.is_dir():
-        photos = list_images(image)
-        if not photos:
-            _fail(f"{image}: no images found")
-        out_dir = output or image.with_name(image.name + "-inpainted")
-        if out_dir.exists() and not out_dir.is_dir():
-            _fail(f"{out_dir}: exists and is not a folder")
-        jobs = [(p, out_dir / p.relative_to(image).with_suffix(".png")) for p in photos]
-    else:
-        if mask is not None and mask.is_dir():
-            _fail(f"{mask}: is a folder; a single photo needs a single mask file")
-        jobs = [(image, output or image.with_name(f"{image.stem}-inpainted.png"))]
     failures = 0
-    for photo, target in jobs:
+    for job in jobs:
         try:
-            rgb = read_image(photo, max_pixels=limit)
-            hole = None
-            if mask is not None:
-                mask_path = _mask_for(photo, mask, mask.is_dir())
-                if mask_path is None:
-                    _fail(f"{photo}: no mask with the same name in {mask}")
-                hole = read_mask(
-                    mask_path, size=rgb.shape[:2], resize=resize_mask, invert=invert_mask, max_pixels=limit
-                )
-            if alpha_hole:
-                alpha = read_alpha_hole(photo, max_pixels=limit)
-                hole = alpha if hole is None else hole | alpha
-            if not hole.any():
-                warnings.warn(f"{photo}: the mask is empty; the image is written unchanged", stacklevel=1)
-            inputs = (photo,) + ((mask_path,) if mask is not None else ())
-            result = inpaint_array(net, rgb, hole, strategy=strategy, max_side=max_side, feather=feather)
-            write_image(target, result, inputs=inputs)
-            typer.echo(f"{target}")
+            typer.echo(str(inpaint_file(net, job, holes, options)))
         except InpaintError as exc:
             if len(jobs) == 1:
                 raise
@@ -209,7 +156,7 @@ def train(
         if os.environ.get("LOCAL_RANK", "0") == "0":
             typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
         return
-    from inpaintkit.evaluation import compare_runs, grid_overrides
+    from inpaintkit.compare import compare_runs, grid_overrides
 
     if resume is not None:
         _fail("--grid starts fresh runs; it cannot be combined with --resume")
@@ -238,15 +185,16 @@ def bench(
     ),
 ) -> None:
     """Compare methods on exactly the same images and masks, per hole-ratio bin (or on a task's target)."""
-    from inpaintkit.evaluation import TASK_NAMES, results_markdown, run_bench, run_task_bench, write_bench
+    from inpaintkit.evaluation import results_markdown, run_bench, run_task_bench, write_bench
+    from inpaintkit.tasks import IMAGE_TASKS
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    if task in TASK_NAMES:
-        result, grid = run_task_bench(names, data, task, n=n, size=size or 128), []
+    if task in IMAGE_TASKS:
+        result, grid = run_task_bench(names, data, task, n=n, size=size or 128)
     elif task == "inpaint":
         result, grid = run_bench(names, data, masks, n=n, size=size or 256, seed=seed)
     else:
-        _fail(f"unknown --task {task!r}; choose inpaint, {', '.join(TASK_NAMES)}")
+        _fail(f"unknown --task {task!r}; choose inpaint, {', '.join(IMAGE_TASKS)}")
     write_bench(result, grid, out)
     typer.echo(results_markdown(result))
     typer.echo(f"written: {out}/results.md, results.csv, results.json, metrics.png, samples.png")
@@ -266,10 +214,10 @@ def evaluate(
     import json
 
     from inpaintkit.evaluation import results_markdown, run_bench
-    from inpaintkit.models import _atomic_write_bytes
+    from inpaintkit.io import write_bytes
 
     result, _ = run_bench([model], data, masks, n=n, size=size, seed=seed)
-    _atomic_write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
+    write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
     typer.echo(results_markdown(result))
     typer.echo(f"report: {out}")
 
@@ -283,7 +231,7 @@ def compare(
     n: Annotated[int, typer.Option(help="Images in that bench.")] = 20,
 ) -> None:
     """Validation curves and bar charts of metrics across training runs."""
-    from inpaintkit.evaluation import compare_runs
+    from inpaintkit.compare import compare_runs
 
     typer.echo(compare_runs(runs, out, data=data, masks=masks, n=n))
     typer.echo(f"written: {out}/curves.png, bars.png, compare.md")
@@ -335,28 +283,12 @@ def apply(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file, or folder for a folder.")],
 ) -> None:
     """Run an image-to-image model (Sobel, filter, denoise) on whole photos."""
-    import numpy as np
-    import torch
-
-    from inpaintkit.inference import pad_to_multiple
-    from inpaintkit.io import list_images, read_image, to_tensor, to_uint8, write_image
-    from inpaintkit.models import load_model
+    from inpaintkit.jobs import apply_file, plan
+    from inpaintkit.loading import load_model
 
     net = load_model(model)
-    photos = list_images(source) if source.is_dir() else [source]
-    if source.is_dir() and not photos:
-        _fail(f"{source}: no images found")
-    targets = [output / p.relative_to(source).with_suffix(".png") for p in photos] if source.is_dir() else [output]
-    multiple = getattr(net, "size_multiple", 1)
-    for photo, target in zip(photos, targets, strict=True):
-        image = to_tensor(read_image(photo))
-        h, w = image.shape[-2:]
-        with torch.no_grad():
-            padded = pad_to_multiple(image, multiple)
-            out = net(padded, torch.zeros_like(padded[:, :1]))[..., :h, :w].clamp(0, 1)
-        array = to_uint8(out.expand(-1, 3, -1, -1))
-        write_image(target, array[:, :, 0] if out.shape[1] == 1 else np.ascontiguousarray(array), inputs=(photo,))
-        typer.echo(str(target))
+    for job in plan(source, output):
+        typer.echo(str(apply_file(net, job)))
 
 
 @app.command()
@@ -366,8 +298,8 @@ def export(
     format: Annotated[str, typer.Option(help="Export format (onnx).")] = "onnx",
 ) -> None:
     """Export a learned model to ONNX with dynamic height and width (multiples of its size_multiple)."""
-    from inpaintkit.inference import export_onnx
-    from inpaintkit.models import load_model
+    from inpaintkit.export import export_onnx
+    from inpaintkit.loading import load_model
 
     if format != "onnx":
         _fail(f"unknown --format {format!r}; only onnx is supported")
@@ -379,8 +311,9 @@ def export(
 
 @app.command("models")
 def models_command() -> None:
-    """List every registered method with a one-line description and parameter count."""
-    from inpaintkit.models import BUNDLED, bundled_weights, list_models
+    """List every registered method with a one-line description and parameter count (nothing is built)."""
+    from inpaintkit.loading import BUNDLED, bundled_weights
+    from inpaintkit.models import list_models
 
     infos = list_models()
     width = max(len(i.name) for i in infos)
@@ -401,7 +334,7 @@ def demo(
     size: Annotated[int, typer.Option(help="Photo size in pixels.")] = 256,
 ) -> None:
     """Inpaint bundled sample photos with several mask kinds; write a comparison grid and print a table."""
-    from inpaintkit.evaluation import default_demo_methods, run_demo
+    from inpaintkit.demo import default_demo_methods, run_demo
 
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else default_demo_methods()
     table = run_demo(names, out, size=size)

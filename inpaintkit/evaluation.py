@@ -15,57 +15,22 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from inpaintkit import metrics
+from inpaintkit import metrics, runner
 from inpaintkit.data import fit_square
 from inpaintkit.errors import InpaintError
 from inpaintkit.inference import inpaint_array
-from inpaintkit.io import list_images, mask_to_tensor, read_image, to_tensor, write_image
+from inpaintkit.io import list_images, mask_to_tensor, read_image, to_tensor, to_uint8, write_image
+from inpaintkit.loading import load_model
 from inpaintkit.masks import FolderMasks, MaskGenerator
-from inpaintkit.models import count_parameters, load_model
-
-DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-DEMO_MASKS = ("center", "blocks", "strokes", "lama-thick")
-
-
-def show_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The masked input as a person sees it: the hole painted white."""
-    out = image.copy()
-    out[hole] = 255
-    return out
-
-
-def sample_grid(rows: list[list[np.ndarray]], cell: int = 160, gap: int = 4) -> np.ndarray:
-    """Tile rows of ``uint8 (H, W, 3)`` images (resized to ``cell`` px squares) on a white sheet."""
-    n_cols = max(len(r) for r in rows)
-    sheet = np.full((len(rows) * (cell + gap) + gap, n_cols * (cell + gap) + gap, 3), 255, np.uint8)
-    for r, row in enumerate(rows):
-        for c, img in enumerate(row):
-            thumb = np.asarray(Image.fromarray(img).resize((cell, cell), Image.Resampling.LANCZOS))
-            y, x = gap + r * (cell + gap), gap + c * (cell + gap)
-            sheet[y : y + cell, x : x + cell] = thumb
-    return sheet
-
-
-@dataclass
-class MethodScores:
-    """Per-image metric values of one method."""
-
-    name: str
-    parameters: int
-    values: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, key: str, value: float) -> None:
-        self.values.setdefault(key, []).append(value)
-
-    def mean(self, key: str) -> float:
-        return float(np.mean(self.values[key]))
+from inpaintkit.models import count_parameters
+from inpaintkit.tasks import IMAGE_TASKS, Task
+from inpaintkit.visual import sample_grid, show_hole
 
 
 def score(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> dict[str, float]:
@@ -83,64 +48,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def demo_photos(size: int) -> list[tuple[str, np.ndarray]]:
-    """scikit-image's bundled sample photos, prepared as for evaluation (short side, centre crop)."""
-    import skimage.data
-
-    return [(name, fit_square(getattr(skimage.data, name)(), size)) for name in DEMO_PHOTOS]
-
-
-def default_demo_methods() -> list[str]:
-    """The bundled default model (when this build has it) against the classical methods."""
-    from inpaintkit.models import CLASSICAL, bundled_weights
-
-    return (["default"] if bundled_weights().is_file() else []) + list(CLASSICAL)
-
-
-@torch.no_grad()
-def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> str:
-    """Inpaint the sample photos under each demo mask kind with each method; write a grid and
-    ``results.md``; return the table. LPIPS (VGG) is added when its weights are provisioned."""
-    from inpaintkit.backbones import home
-
-    models = {name: load_model(name) for name in methods}
-    lpips = metrics.LPIPS("vgg") if (home() / "vgg16.safetensors").is_file() else None
-    scores = {name: MethodScores(name, count_parameters(m)) for name, m in models.items()}
-    rows = []
-    for i, (photo, image) in enumerate(demo_photos(size)):
-        for kind in DEMO_MASKS:
-            hole = MaskGenerator(kind).sample(i, size, size, seed) > 0.5
-            row = [show_hole(image, hole)]
-            for name, model in models.items():
-                start = time.perf_counter()
-                result = inpaint_array(model, image, hole)
-                scores[name].add("seconds", time.perf_counter() - start)
-                for key, value in score(result, image, hole).items():
-                    scores[name].add(key, value)
-                if lpips is not None:
-                    scores[name].add("lpips", float(lpips(to_tensor(result), to_tensor(image))[0]))
-                row.append(result)
-                write_image(out / "results" / name / f"{photo}-{kind}.png", result)
-            rows.append(row + [image])
-    write_image(out / "grid.png", sample_grid(rows))
-    header = ["method", "params", "PSNR (dB)", "SSIM", "hole L1 (%)"] + (["LPIPS (VGG)"] if lpips else [])
-    table_rows = []
-    for s in scores.values():
-        row = [s.name, f"{s.parameters:,}", f"{s.mean('psnr'):.2f}", f"{s.mean('ssim'):.4f}", f"{s.mean('l1'):.2f}"]
-        table_rows.append(row + ([f"{s.mean('lpips'):.4f}"] if lpips else []) + [f"{s.mean('seconds'):.3f}"])
-    table = markdown_table(header + ["s / image"], table_rows)
-    n = len(DEMO_PHOTOS) * len(DEMO_MASKS)
-    caption = (
-        f"{n} cases: photos {', '.join(DEMO_PHOTOS)} at {size}x{size}, masks {', '.join(DEMO_MASKS)} "
-        f"(seed {seed}). Grid columns: masked input, {', '.join(methods)}, original."
-        + ("" if lpips else " (LPIPS appears once `inpaintkit weights prepare` has run.)")
-    )
-    (out / "results.md").write_text(f"{caption}\n\n{table}\n")
-    return f"{caption}\n\n{table}"
-
-
 BENCH_SEED = 2024
-TASK_NAMES = ("sobel", "filter", "denoise")
 PCONV_BINS = ("1-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%")
 PREPARATION = "short side resized to {size} px (bicubic), centre crop to {size}x{size}"
 PROTOCOLS = {
@@ -209,6 +117,13 @@ METRIC_COLUMNS = [
     ("fid", "FID", "{:.2f}", "lower"),
     ("edge", "edge error", "{:.4f}", "lower"),
 ]
+# Per-image values averaged into a bin's row (FID is computed per bin from features instead).
+PER_IMAGE_KEYS = ("hole_ratio", *(key for key, *_ in METRIC_COLUMNS if key != "fid"), "seconds")
+
+
+def _means(rows: list[dict]) -> dict[str, float]:
+    """The mean of every per-image value the rows carry."""
+    return {key: float(np.mean([r[key] for r in rows])) for key in PER_IMAGE_KEYS if key in rows[0]}
 
 
 class FeatureMetrics:
@@ -282,9 +197,7 @@ def run_bench(
         for label, _ in bins:
             chosen = [r for r in per_image if r["method"] == name and r["bin"] == label]
             agg = {"method": name, "bin": label, "images": len(chosen)}
-            for key in ("hole_ratio", "psnr", "ssim", "l1", "lpips_vgg", "lpips_alex", "edge", "seconds"):
-                if key in chosen[0]:
-                    agg[key] = float(np.mean([r[key] for r in chosen]))
+            agg.update(_means(chosen))
             if features.inception is not None and len(files) >= 2:
                 agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.concatenate(real_feats))
             rows.append(agg)
@@ -305,7 +218,7 @@ def results_markdown(result: BenchResult) -> str:
             "Metrics on the composited result: PSNR and SSIM over the whole image, L1 inside the hole in "
             "percent, LPIPS v0.1, FID against the originals (few images per bin make FID biased upwards: "
             "compare methods, not papers)."
-            if result.protocol not in TASK_NAMES
+            if result.protocol not in IMAGE_TASKS
             else "Metrics over the whole image against the task's exact target; L1 in percent of the range."
         ),
     ]
@@ -360,144 +273,47 @@ def write_bench(result: BenchResult, grid: list[list[np.ndarray]], out: Path) ->
         write_image(out / "samples.png", sample_grid(grid, cell=128))
 
 
-def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar a run logged to TensorBoard: ``{tag: [(step, value), ...]}``."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    series: dict[str, list[tuple[int, float]]] = {}
-    for events in sorted(Path(run_dir).rglob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            series.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
-    return {tag: sorted(values) for tag, values in series.items()}
-
-
-def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: str = "lama-256", n: int = 20) -> str:
-    """Validation curves and best-metric bars across training runs; with ``data``, also a bench of
-    each run's exported model on the same test images (bars of its test metrics)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import yaml
-
-    runs = [Path(r) for r in runs]
-    for run in runs:
-        if not (run / "config.yaml").is_file():
-            raise InpaintError(f"{run}: not a training run (no config.yaml)")
-    labels = [r.name for r in runs]
-    scalars = [read_scalars(r) for r in runs]
-    configs = [yaml.safe_load((r / "config.yaml").read_text()) for r in runs]
-    out.mkdir(parents=True, exist_ok=True)
-    tags = ["val/psnr", "val/ssim", "val/loss", "train/loss"]
-    fig, axes = plt.subplots(1, len(tags), figsize=(4 * len(tags), 3.2))
-    for ax, tag in zip(axes, tags, strict=True):
-        for label, series in zip(labels, scalars, strict=True):
-            if series.get(tag):
-                steps, values = zip(*series[tag], strict=True)
-                ax.plot(steps, values, label=label)
-        ax.set_title(tag)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=110)
-    plt.close(fig)
-    best = {
-        "val/psnr": [max((v for _, v in s.get("val/psnr", [])), default=float("nan")) for s in scalars],
-        "val/ssim": [max((v for _, v in s.get("val/ssim", [])), default=float("nan")) for s in scalars],
-    }
-    bars = dict(best)
-    if data is not None:
-        models = [str(r / "model.safetensors") for r in runs]
-        result, _ = run_bench(models, data, masks, n=n, progress=False)
-        for key in ("psnr", "ssim", "lpips_vgg"):
-            if key in result.rows[0]:
-                bars[f"test {key}"] = [
-                    float(np.mean([r[key] for r in result.rows if r["method"] == m])) for m in models
-                ]
-    fig, axes = plt.subplots(1, len(bars), figsize=(4 * len(bars), 3.2))
-    for ax, (title, values) in zip(np.atleast_1d(axes), bars.items(), strict=True):
-        ax.bar(range(len(labels)), values)
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
-        ax.set_title(title)
-        finite = [v for v in values if np.isfinite(v)]
-        if finite:
-            ax.set_ylim(min(finite) - 0.05 * abs(min(finite)), max(finite) + 0.05 * abs(max(finite)))
-    fig.tight_layout()
-    fig.savefig(out / "bars.png", dpi=110)
-    plt.close(fig)
-    header = ["run", "model", "loss", "optimizer", "lr", "steps"] + list(bars)
-    rows = []
-    for i, (label, cfg, series) in enumerate(zip(labels, configs, scalars, strict=True)):
-        steps = max((s for tag in series for s, _ in series[tag]), default=0)
-        loss = ", ".join(f"{k}: {v}" for k, v in cfg["loss"].items())
-        rows.append(
-            [label, cfg["model"], loss, cfg["optimizer"], f"{cfg['lr']:g}", str(steps)]
-            + [f"{bars[k][i]:.4f}" for k in bars]
-        )
-    table = markdown_table(header, rows)
-    (out / "compare.md").write_text(
-        f"# Runs compared\n\n{table}\n\ncurves.png: validation curves; bars.png: best values.\n"
-    )
-    return table
-
-
-def grid_overrides(spec: str) -> list[tuple[str, list[str]]]:
-    """``key=a,b,c`` -> one ``(suffix, [overrides])`` per value. ``loss=mse,l1`` trains each loss
-    alone (weight 1); other keys take the values as they are."""
-    if "=" not in spec:
-        raise InpaintError(f"--grid {spec!r}: expected key=value1,value2,...")
-    key, values = spec.split("=", 1)
-    key = key.strip()
-    choices = [v.strip() for v in values.split(",") if v.strip()]
-    if len(choices) < 2:
-        raise InpaintError(f"--grid {spec!r}: give at least two values")
-    grid = []
-    for value in choices:
-        override = f"loss={{{value}: 1.0}}" if key == "loss" else f"{key}={value}"
-        grid.append((f"{key}-{value}", [override]))
-    return grid
-
-
 @torch.no_grad()
 def run_task_bench(
     methods: list[str], data: str | Path, task_name: str, n: int | None = 20, size: int = 128, progress: bool = True
-) -> BenchResult:
+) -> tuple[BenchResult, list[list[np.ndarray]]]:
     """Image-to-image models against a task's exact target (the filter itself is the ground truth),
-    on the same prepared photos; metrics over the whole image."""
+    on the same prepared photos; metrics over the whole image. Models run through the runner, as
+    ``apply`` runs them. Returns the result and sample rows (input, target, each method) of the
+    first images."""
     from tqdm import tqdm
-
-    from inpaintkit.tasks import Task
 
     files = list_images(data)[: n or None]
     if not files:
         raise InpaintError(f"{data}: no images found")
     models = {name: load_model(name) for name in methods}
-    per_image = []
+    per_image, grid = [], []
     tasks = {name: Task(task_name, **_task_args(model, task_name)) for name, model in models.items()}
     for i, path in enumerate(tqdm(files, desc=f"bench {task_name}", unit="img", disable=not progress)):
         image = to_tensor(fit_square(read_image(path), size))[0]
+        row_images = []
         for name, model in models.items():
             task = tasks[name]
             source, target, mask = task.make(image, torch.zeros_like(image[:1]), np.random.default_rng([BENCH_SEED, i]))
             start = time.perf_counter()
-            pred = model(source[None], mask[None]).clamp(0, 1)
+            pred = runner.predict(model, source[None], mask[None])
             seconds = time.perf_counter() - start
             row = {"method": name, "bin": task_name, "image": path.name, "hole_ratio": 1.0, "seconds": seconds}
             row["psnr"] = float(metrics.psnr(pred, target[None])[0])
             row["ssim"] = float(metrics.ssim(pred, target[None])[0])
             row["l1"] = float((pred - target[None]).abs().mean() * 100)
             per_image.append(row)
+            if not row_images:
+                row_images += [to_uint8(source), to_uint8(target.expand(3, -1, -1))]
+            row_images.append(to_uint8(pred[0].expand(3, -1, -1)))
+        if i < 2:
+            grid.append(row_images)
     rows = []
     for name in models:
         chosen = [r for r in per_image if r["method"] == name]
-        agg = {"method": name, "bin": task_name, "images": len(chosen), "hole_ratio": 1.0}
-        agg.update({k: float(np.mean([r[k] for r in chosen])) for k in ("psnr", "ssim", "l1", "seconds")})
-        rows.append(agg)
+        rows.append({"method": name, "bin": task_name, "images": len(chosen), **_means(chosen)})
     params = {name: count_parameters(m) for name, m in models.items()}
-    return BenchResult(task_name, size, [p.name for p in files], params, rows, per_image)
+    return BenchResult(task_name, size, [p.name for p in files], params, rows, per_image), grid
 
 
 def _task_args(model, task_name: str) -> dict:

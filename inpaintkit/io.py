@@ -10,7 +10,10 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -146,6 +149,36 @@ def read_mask(
     return ~hole if invert else hole
 
 
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """The one way files are written: into a temporary file beside ``path``, synced, then renamed
+    over it. A kill, a full disk or an exception leaves the old file (or none), never half of one;
+    the temporary file is removed on failure. Parent folders are created (a folder that cannot be
+    made or written is an :class:`InpaintError`); an ``OSError`` while writing propagates."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise InpaintError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """``data`` written atomically to ``path`` (see :func:`atomic_write`)."""
+    with atomic_write(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
@@ -174,21 +207,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, inputs: tuple[str
         raise TypeError(f"write_image expects uint8 or bool, got {image.dtype}")
     fmt, options = _WRITE_OPTIONS[suffix]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise InpaintError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(path) as handle:
             Image.fromarray(image).save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise InpaintError(f"{path}: cannot write ({exc.strerror or exc})") from None
-        raise
+    except OSError as exc:
+        raise InpaintError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
 
 

@@ -13,8 +13,7 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from inpaintkit.errors import InpaintError
-
-SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+from inpaintkit.filters import sobel
 
 
 def mse(pred, target, mask=None):
@@ -49,19 +48,9 @@ def cross_entropy(pred, target, mask=None, eps: float = 1e-6):
     return F.binary_cross_entropy(pred.clamp(eps, 1 - eps), target)
 
 
-def sobel(image: torch.Tensor) -> torch.Tensor:
-    """Sobel gradient magnitude of the channel-mean image: ``(B, C, H, W)`` -> ``(B, 1, H, W)``
-    (replicate padding, so a flat image gives zero everywhere)."""
-    gray = image.mean(dim=1, keepdim=True)
-    kx = SOBEL_X.to(image)[None, None]
-    padded = F.pad(gray, (1, 1, 1, 1), mode="replicate")
-    gx, gy = F.conv2d(padded, kx), F.conv2d(padded, kx.transpose(-1, -2))
-    return torch.sqrt(gx**2 + gy**2 + 1e-12)
-
-
 def edge(pred, target, mask=None):
-    """L1 between Sobel gradient magnitudes: penalises blurred or misplaced edges."""
-    return F.l1_loss(sobel(pred), sobel(target))
+    """L1 between Sobel gradient magnitudes (of the luma): penalises blurred or misplaced edges."""
+    return F.l1_loss(sobel(pred, eps=1e-12), sobel(target, eps=1e-12))
 
 
 def ssim(pred, target, mask=None):
@@ -78,6 +67,9 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     b, c, h, w = features.shape
     f = features.flatten(2)  # (B, C, HW)
     return f @ f.transpose(1, 2) / (c * h * w)  # (B, C, C)
+
+
+ADVERSARIAL_KINDS = ("nonsaturating", "vanilla", "lsgan", "hinge")
 
 
 def generator_adversarial(fake_logits: torch.Tensor, kind: str = "nonsaturating") -> torch.Tensor:
@@ -189,4 +181,42 @@ class Criterion(nn.Module):
             if "style" in self.recipe:
                 terms["style"] = sum(F.l1_loss(gram(a), gram(b)) for a, b in zip(fp, ft, strict=True))
         total = sum(self.weight(name) * value for name, value in terms.items())
+        return total, terms
+
+
+class AdversarialLoss:
+    """The GAN terms of a recipe in one object: the generator's adversarial term (plus the critic's
+    feature matching) and the critic's own loss (plus the R1 penalty on real images).
+
+    The critic judges an image given a condition (the mask when inpainting, the input photo for
+    image-to-image tasks). Each call returns ``(weighted total, {name: unweighted term})``.
+    """
+
+    def __init__(self, recipe: dict, kind: str = "nonsaturating"):
+        if kind not in ADVERSARIAL_KINDS:
+            raise InpaintError(f"unknown adversarial loss {kind!r}; choose from {', '.join(ADVERSARIAL_KINDS)}")
+        parsed = parse_recipe(recipe)
+        self.kind = kind
+        self.weights = {name: parsed.get(name, (0.0, {}))[0] for name in GAN_LOSSES}
+
+    def generator(self, discriminator: nn.Module, fake: torch.Tensor, real: torch.Tensor, condition: torch.Tensor):
+        fake_logits, fake_features = discriminator(fake, condition)
+        terms = {"adversarial": generator_adversarial(fake_logits, self.kind)}
+        if self.weights["feature_matching"] > 0:
+            with torch.no_grad():
+                _, real_features = discriminator(real, condition)
+            terms["feature_matching"] = feature_matching(real_features, fake_features)
+        return sum(self.weights[name] * value for name, value in terms.items()), terms
+
+    def discriminator(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor):
+        """The critic's loss on ``real`` and (detached) ``fake`` images."""
+        real = real.detach().requires_grad_(self.weights["r1"] > 0)
+        real_logits, _ = discriminator(real, condition)
+        fake_logits, _ = discriminator(fake.detach(), condition)
+        total = discriminator_adversarial(real_logits, fake_logits, self.kind)
+        terms = {}
+        if self.weights["r1"] > 0:
+            terms["r1"] = r1_penalty(real_logits, real)
+            total = total + self.weights["r1"] / 2 * terms["r1"]
+        terms["discriminator"] = total
         return total, terms

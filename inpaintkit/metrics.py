@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from inpaintkit.filters import sobel
+
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error per image, in [0, 1] units."""
@@ -38,9 +40,8 @@ def hole_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tor
 
 
 def edge_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of Sobel gradient magnitudes per image (edge-aware error, [0, ~5.7])."""
-    from inpaintkit.losses import sobel
-
+    """Mean absolute difference of the luma's Sobel gradient magnitudes per image (edge-aware error,
+    [0, ~5.7])."""
     return (sobel(pred.float()) - sobel(target.float())).abs().flatten(1).mean(1)
 
 

@@ -1,7 +1,8 @@
 """What one training example is. A task turns a clean photo ``(3, H, W)`` in [0, 1] and a mask into
 ``(input, target, mask)``; the same models, trainer, metrics and bench then learn any of them.
 
-- ``inpaint``: input = the photo (the model zeroes the hole), target = the photo, mask from a spec;
+- ``inpaint``: input = the photo (the runner hides the hole from the model), target = the photo,
+  mask from a spec;
 - ``outpaint``: the same with border bands as masks;
 - ``sobel``: target = Sobel gradient magnitude of the grayscale photo (optionally blurred first),
   scaled by 1/(4 sqrt 2) into [0, 1], one channel; mask all zero;
@@ -14,48 +15,27 @@ whole, and their metrics are on the whole image.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from inpaintkit.errors import InpaintError
+from inpaintkit.filters import SOBEL_SCALE, apply_kernel, gaussian_blur, grayscale, sobel
 
-SOBEL_SCALE = 1.0 / (4.0 * math.sqrt(2.0))  # the largest magnitude of a [0, 1] image is 4 sqrt 2
-
-
-def grayscale(image: torch.Tensor) -> torch.Tensor:
-    """ITU-R BT.601 luma of ``(..., 3, H, W)`` -> ``(..., 1, H, W)``."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device).view(3, 1, 1)
-    return (image * weights).sum(dim=-3, keepdim=True)
+INPAINTING_TASKS = ("inpaint", "outpaint")
+IMAGE_TASKS = ("sobel", "filter", "denoise")  # image-to-image: no hole, the output is used whole
+TASKS = INPAINTING_TASKS + IMAGE_TASKS
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    if sigma <= 0:
-        return image
-    radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = image.shape[-3]
-    flat = image.reshape(-1, c, *image.shape[-2:])
-    flat = F.pad(flat, (radius, radius, radius, radius), mode="replicate")
-    flat = F.conv2d(flat, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    flat = F.conv2d(flat, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return flat.reshape(image.shape)
+def is_inpainting(task: str) -> bool:
+    """Whether ``task`` fills a hole (its results are composited with the input)."""
+    return task in INPAINTING_TASKS
 
 
 def sobel_magnitude(image: torch.Tensor, blur: float = 0.0) -> torch.Tensor:
-    """Sobel gradient magnitude of the grayscale photo (replicate borders), scaled into [0, 1]."""
-    from inpaintkit.losses import SOBEL_X
-
-    gray = gaussian_blur(grayscale(image), blur)
-    flat = F.pad(gray.reshape(-1, 1, *gray.shape[-2:]), (1, 1, 1, 1), mode="replicate")
-    kx = SOBEL_X.to(image)[None, None]
-    gx, gy = F.conv2d(flat, kx), F.conv2d(flat, kx.transpose(-1, -2))
-    return (torch.sqrt(gx**2 + gy**2) * SOBEL_SCALE).clamp(0, 1).reshape(gray.shape)
+    """The ``sobel`` task's target: the Sobel magnitude of the (optionally blurred) luma, in [0, 1]."""
+    return (sobel(gaussian_blur(grayscale(image), blur)) * SOBEL_SCALE).clamp(0, 1)
 
 
 def random_kernel(seed: int, size: int = 5) -> torch.Tensor:
@@ -65,14 +45,6 @@ def random_kernel(seed: int, size: int = 5) -> torch.Tensor:
     k = rng.normal(size=(size, size))
     k = k - k.mean() + 1.0 / (size * size)
     return torch.from_numpy(k / np.abs(k).sum() * 1.5).float()
-
-
-def apply_kernel(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    c = image.shape[-3]
-    r = kernel.shape[-1] // 2
-    flat = F.pad(image.reshape(-1, c, *image.shape[-2:]), (r, r, r, r), mode="replicate")
-    out = F.conv2d(flat, kernel.to(image).view(1, 1, *kernel.shape).repeat(c, 1, 1, 1), groups=c)
-    return out.clamp(0, 1).reshape(image.shape)
 
 
 @dataclass
@@ -95,7 +67,8 @@ class Task:
 
     @property
     def composite(self) -> bool:
-        return self.name in ("inpaint", "outpaint")
+        """Whether results are composited with the input (the inpainting tasks)."""
+        return is_inpainting(self.name)
 
     @property
     def out_channels(self) -> int:
@@ -125,6 +98,3 @@ class Task:
     def target_of(self, image: torch.Tensor) -> torch.Tensor:
         """The exact target for a clean photo (the ground truth a filter model is compared with)."""
         return self.make(image, torch.zeros_like(image[..., :1, :, :]), np.random.default_rng(0))[1]
-
-
-TASKS = ("inpaint", "outpaint", "sobel", "filter", "denoise")

@@ -9,8 +9,9 @@ import inpaintkit
 from inpaintkit.data import fit_square
 from inpaintkit.evaluation import score
 from inpaintkit.io import read_image
+from inpaintkit.loading import DEFAULT_MODEL, bundled_weights, load_model
 from inpaintkit.masks import MaskGenerator
-from inpaintkit.models import DEFAULT_MODEL, bundled_weights, load_model
+from inpaintkit.models import read_card
 
 from .conftest import run_cli, shared
 
@@ -23,8 +24,8 @@ PHOTOS = 4
 def test_default_weights_ship_and_are_the_default():
     assert bundled_weights().is_file()
     assert bundled_weights().stat().st_size < 50e6
-    assert DEFAULT_MODEL == "default"
-    model = load_model("default")
+    model = load_model(DEFAULT_MODEL)  # what inpaint uses when no model is named
+    assert model.card == read_card(bundled_weights())
     assert model.card["recipe"]["model"] == "ffc" and "bench" in model.card and "training" in model.card
 
 

@@ -4,18 +4,17 @@ import torch
 from PIL import Image
 
 from inpaintkit.errors import InpaintError
+from inpaintkit.export import OnnxModel, export_onnx, with_backend
 from inpaintkit.inference import (
-    OnnxModel,
+    InpaintOptions,
     choose_strategy,
-    export_onnx,
     feather_weights,
     hole_windows,
     inpaint_array,
     select_device,
-    with_backend,
 )
 from inpaintkit.io import read_image
-from inpaintkit.models import create_model
+from inpaintkit.models import Generator, create_model
 
 from .conftest import run_cli, shared
 
@@ -27,7 +26,7 @@ def big_photo():
     return np.asarray(Image.fromarray(rgb).resize((rgb.shape[1] * 6, rgb.shape[0] * 6), Image.Resampling.BICUBIC))
 
 
-class Recorder(torch.nn.Module):
+class Recorder(Generator):
     """A tiny network that records the input sizes it is asked to fill."""
 
     size_multiple = 8
@@ -53,7 +52,7 @@ def test_strategies_keep_known_pixels_and_bound_the_model_input(big_photo, strat
     hole = small_hole(big_photo.shape, 900, 1200, 120)
     hole[100:140, 100:300] = True  # a second, distant hole
     model = Recorder().eval()
-    out = inpaint_array(model, big_photo, hole, strategy=strategy, max_side=512)
+    out = inpaint_array(model, big_photo, hole, InpaintOptions(strategy=strategy, max_side=512))
     np.testing.assert_array_equal(out[~hole], big_photo[~hole])
     assert (out[hole] != big_photo[hole]).any()
     if strategy != "original":
@@ -83,13 +82,13 @@ def test_feather_only_touches_the_hole():
     assert (w[~hole] == 0).all() and w[20, 20] == 1 and 0 < w[10, 15] < 1
     image = np.full((40, 40, 3), 100, np.uint8)
     model = create_model("mean-fill")
-    out = inpaint_array(model, image, hole, feather=4)
+    out = inpaint_array(model, image, hole, InpaintOptions(feather=4))
     np.testing.assert_array_equal(out[~hole], image[~hole])
 
 
 def test_unknown_strategy():
     with pytest.raises(InpaintError, match="unknown strategy"):
-        inpaint_array(create_model("telea"), np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), bool), strategy="x")
+        inpaint_array(create_model("telea"), np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), bool), InpaintOptions("x"))
 
 
 @pytest.mark.parametrize("name, kwargs", [("ffc", {"prefill": "none"}), ("unet", {})])
@@ -105,7 +104,7 @@ def test_onnx_matches_torch_on_real_photos(name, kwargs, tmp_path):
         from inpaintkit.io import mask_to_tensor, to_tensor
 
         image, mask = to_tensor(rgb), mask_to_tensor(hole)
-        from inpaintkit.inference import pad_to_multiple
+        from inpaintkit.runner import pad_to_multiple
 
         x, m = pad_to_multiple(image * (1 - mask), 8), pad_to_multiple(mask, 8)
         with torch.no_grad():

@@ -5,10 +5,11 @@ from PIL import Image
 
 import inpaintkit
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import pad_to_multiple
 from inpaintkit.io import read_image
+from inpaintkit.loading import load_model
 from inpaintkit.masks import MaskGenerator
-from inpaintkit.models import create_model, load_model, model_names
+from inpaintkit.models import create_model, model_names
+from inpaintkit.runner import pad_to_multiple
 
 from .conftest import run_cli, shared
 

@@ -5,6 +5,7 @@ from safetensors.torch import save_file
 
 from inpaintkit.errors import InpaintError
 from inpaintkit.models import (
+    Generator,
     count_parameters,
     create_discriminator,
     create_model,
@@ -26,7 +27,7 @@ def build(name: str) -> torch.nn.Module:
     return create_model(name, **({"pretrained": False} if name == "context-encoder-alexnet" else {}))
 
 
-def test_the_seven_learned_families_are_registered():
+def test_every_learned_family_is_registered():
     for name in ("encoder-decoder", "unet", "context-encoder", "context-encoder-alexnet", "pix2pix",
                  "attention-unet", "conv-autoencoder", "ffc", "ffc-lama"):  # fmt: skip
         assert name in LEARNED
@@ -56,7 +57,7 @@ def test_forward_backward_and_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["unet", "ffc", "encoder-decoder"])
 def test_odd_sizes_through_padding(name):
-    from inpaintkit.inference import predict
+    from inpaintkit.runner import predict
 
     model = build(name).eval()
     image, mask = torch.rand(1, 3, 37, 51), torch.zeros(1, 1, 37, 51)
@@ -162,7 +163,8 @@ def test_a_prefilled_ffc_starts_as_its_classical_fill_and_refuses_export(tmp_pat
     import numpy as np
 
     from inpaintkit.errors import InpaintError
-    from inpaintkit.inference import export_onnx, inpaint_array
+    from inpaintkit.export import export_onnx
+    from inpaintkit.inference import inpaint_array
 
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:64, 0:96]
@@ -179,9 +181,7 @@ def test_a_prefilled_ffc_starts_as_its_classical_fill_and_refuses_export(tmp_pat
         export_onnx(untrained, tmp_path / "m.onnx")
 
 
-class PrefillOnly(torch.nn.Module):
-    size_multiple = 1
-
+class PrefillOnly(Generator):
     def forward(self, image, mask):
         from inpaintkit.models.layers import biharmonic_fill
 

@@ -79,8 +79,8 @@ def test_bundled_sobel_model_reproduces_the_filter_on_real_photos(tmp_path):
 
     from inpaintkit.data import fit_square
     from inpaintkit.io import read_image, to_tensor
+    from inpaintkit.loading import load_model
     from inpaintkit.metrics import psnr, ssim
-    from inpaintkit.models import load_model
 
     model = load_model("sobel")
     assert sum(p.numel() for p in model.parameters()) <= 1_000_000

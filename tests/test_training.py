@@ -5,7 +5,7 @@ import yaml
 
 from inpaintkit.errors import InpaintError
 from inpaintkit.io import read_image
-from inpaintkit.models import load_model
+from inpaintkit.loading import load_model
 from inpaintkit.training import Curriculum, TrainConfig, load_config
 
 from .conftest import REPO, run_cli, shared
@@ -211,10 +211,16 @@ def test_ddp_with_two_cpu_processes(photo_dirs, tmp_path):
 
 
 def test_shared_data_recipes_point_at_real_folders():
+    from inpaintkit.io import list_images
+
     shared("bsds500")
     for recipe in RECIPES:
         cfg = load_config(REPO / "configs" / f"{recipe}.yaml")
         cfg.validate()  # data folders exist, names and weights are valid
+        for folder in cfg.data if isinstance(cfg.data, list) else [cfg.data]:
+            assert len(list_images(folder)) >= cfg.batch_size, (recipe, folder)
+        if cfg.val_data is not None:
+            assert list_images(cfg.val_data), recipe
 
 
 def test_grid_trains_each_variant_with_its_own_loss_and_compares(photo_dirs, tmp_path):
@@ -413,10 +419,10 @@ def test_without_validation_the_last_state_is_saved_and_exported(photo_dirs, tmp
 
 
 def test_channels_last_recipe_puts_weights_and_batches_in_nhwc():
-    from inpaintkit.training import InpaintModule
+    from inpaintkit.training import build_module
 
-    config = TrainConfig(model="unet", model_args={"width": 8}, val_data=None, channels_last=True).to_dict()
-    module = InpaintModule(config)
+    config = TrainConfig(model="unet", model_args={"width": 8}, val_data=None, channels_last=True)
+    module = build_module(config)
     module.on_fit_start()
     conv = next(m for m in module.generator.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -425,5 +431,5 @@ def test_channels_last_recipe_puts_weights_and_batches_in_nhwc():
     assert source.is_contiguous(memory_format=torch.channels_last) and not batch[0].is_contiguous(
         memory_format=torch.channels_last
     )
-    plain = InpaintModule(dict(config, channels_last=False))
+    plain = build_module(TrainConfig(**dict(config.to_dict(), channels_last=False)))
     assert plain._batch(batch)[0] is batch[0]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintkit.models.layers import ConvNormAct, UpNormAct, masked_input
+from inpaintkit.models.base import Generator
+from inpaintkit.models.layers import ConvNormAct, UpNormAct
+from inpaintkit.models.registry import register
 
 
-class EncoderDecoder(nn.Module):
+class EncoderDecoder(Generator):
     """Strided conv-BN-ReLU encoder, mirrored transposed-conv decoder, no skip connections."""
+
+    builder = "encoder-decoder"
 
     def __init__(self, width: int = 32, depth: int = 4, out_channels: int = 3):
         super().__init__()
@@ -22,13 +26,15 @@ class EncoderDecoder(nn.Module):
         self.decoder = nn.Sequential(*ups, nn.ConvTranspose2d(widths[0], out_channels, 4, 2, 1))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.encoder(masked_input(image, mask))  # (B, 8w, H/16, W/16)
+        x = self.encoder(torch.cat([image, mask], dim=1))  # (B, 8w, H/16, W/16)
         return torch.sigmoid(self.decoder(x))
 
 
-class ConvAutoencoder(nn.Module):
-    """Two convolutions down, two transposed convolutions up (about 10k parameters)."""
+class ConvAutoencoder(Generator):
+    """Two convolutions down, two transposed convolutions up (about 10k parameters). Without
+    ``use_mask`` it sees the (masked) image alone, as filter-learning nets do."""
 
+    builder = "conv-autoencoder"
     size_multiple = 4
 
     def __init__(self, width: int = 16, in_channels: int = 3, out_channels: int = 3, use_mask: bool = True):
@@ -43,15 +49,17 @@ class ConvAutoencoder(nn.Module):
         )  # fmt: skip
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = masked_input(image, mask) if self.use_mask else image
+        x = torch.cat([image, mask], dim=1) if self.use_mask else image
         return torch.sigmoid(self.net(x))
 
 
+@register("encoder-decoder", parameters=778_243)
 def encoder_decoder(width: int = 32, depth: int = 4, out_channels: int = 3) -> EncoderDecoder:
     """Conv-BN-ReLU encoder and mirrored decoder, no skips (landscape inpainting baseline)."""
     return EncoderDecoder(width, depth, out_channels)
 
 
+@register("conv-autoencoder", parameters=10_291)
 def conv_autoencoder(width: int = 16, in_channels: int = 3, out_channels: int = 3, use_mask: bool = True):
     """Tiny two-conv, two-deconv autoencoder (learning filters such as Sobel)."""
     return ConvAutoencoder(width, in_channels, out_channels, use_mask)

@@ -1,6 +1,7 @@
-"""Classical inpainting behind the learned models' contract: ``forward(image, mask) -> image``.
+"""Classical inpainting behind the learned models' contract: ``forward(masked_image, mask) -> image``.
 
-They run per image on the CPU in NumPy; gradients do not flow through them.
+They run per image on the CPU in NumPy; gradients do not flow through them, and they have no
+weights to train, save or export.
 """
 
 from __future__ import annotations
@@ -8,20 +9,23 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from torch import nn
+
+from inpaintkit.models.base import Generator
+from inpaintkit.models.registry import register
 
 
-class Classical(nn.Module):
-    """Wraps a NumPy fill function ``(uint8 (H, W, 3), bool (H, W)) -> uint8 (H, W, 3)``."""
+class Classical(Generator):
+    """Wraps a NumPy fill function ``(uint8 (H, W, 3), bool (H, W), **options) -> uint8 (H, W, 3)``."""
 
-    size_multiple = 1
+    learned = False
+    not_exportable_because = "classical methods are not neural networks; they run in NumPy"
 
-    def __init__(self, method: str, radius: int = 3):
+    def __init__(self, method: str, **options):
         super().__init__()
         if method not in _FILLS:
             raise ValueError(f"unknown classical method {method!r}")
         self.method = method
-        self.radius = radius
+        self.options = options
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -30,7 +34,7 @@ class Classical(nn.Module):
         for img, m in zip(image, mask, strict=True):
             rgb = img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
             hole = (m[0] > 0.5).cpu().numpy()
-            filled = _FILLS[self.method](rgb, hole, self.radius) if hole.any() else rgb
+            filled = _FILLS[self.method](rgb, hole, **self.options) if hole.any() else rgb
             out.append(torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float() / 255.0)
         return torch.stack(out).to(image.device)
 
@@ -42,16 +46,16 @@ def _opencv(flag: int):
     return fill
 
 
-def _biharmonic(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     from skimage.restoration import inpaint_biharmonic
 
     if hole.all():
-        return _mean(rgb, hole, radius)
+        return _mean(rgb, hole)
     out = inpaint_biharmonic(rgb.astype(np.float64) / 255.0, hole, channel_axis=-1)
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
 
-def _mean(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+def _mean(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     known = rgb[~hole]
     colour = known.mean(axis=0) if len(known) else np.full(3, 127.5)
     out = rgb.copy()
@@ -67,21 +71,25 @@ _FILLS = {
 }
 
 
+@register("telea", parameters=0)
 def telea(radius: int = 3) -> Classical:
     """OpenCV fast marching (Telea, 2004): fills inward from the hole border."""
-    return Classical("telea", radius)
+    return Classical("telea", radius=radius)
 
 
+@register("navier-stokes", parameters=0)
 def navier_stokes(radius: int = 3) -> Classical:
     """OpenCV Navier-Stokes (Bertalmio et al., 2001): propagates isophotes into the hole."""
-    return Classical("navier-stokes", radius)
+    return Classical("navier-stokes", radius=radius)
 
 
+@register("biharmonic", parameters=0)
 def biharmonic() -> Classical:
     """scikit-image biharmonic: the smoothest surface matching the hole's border."""
     return Classical("biharmonic")
 
 
+@register("mean-fill", parameters=0)
 def mean_fill() -> Classical:
     """The mean colour of the known pixels (a floor any method should beat)."""
     return Classical("mean-fill")

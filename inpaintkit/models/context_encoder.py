@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from inpaintkit.backbones import IMAGENET_MEAN, IMAGENET_STD, AlexNetFeatures, pretrained_trunk
-from inpaintkit.models.layers import UpNormAct, masked_input, resize_to
+from inpaintkit.models.base import Generator
+from inpaintkit.models.layers import UpNormAct, resize_to
+from inpaintkit.models.registry import register
 
 
 class ChannelWiseFC(nn.Module):
@@ -35,8 +37,8 @@ class ChannelWiseFC(nn.Module):
         return self.mix(torch.relu(out).view(b, c, h, w))
 
 
-class ContextEncoder(nn.Module):
-    size_multiple = 1
+class ContextEncoder(Generator):
+    builder = "context-encoder-alexnet"
 
     def __init__(self, image_size: int = 128, pretrained: bool = False, freeze_encoder: bool = False):
         super().__init__()
@@ -74,18 +76,21 @@ class ContextEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
-        x = masked_input((image - self.mean) / self.std, mask)
+        # The hole reads as zero after ImageNet normalisation: the mean colour, as in Pathak et al.
+        x = torch.cat([(image - self.mean) / self.std * (1 - mask), mask], dim=1)
         x = resize_to(x, (self.image_size, self.image_size))
         x = self.bottleneck(self.encoder(x))  # (B, 256, g, g)
         x = self.decoder(x)  # (B, 3, g * 2**ups, ...)
         return torch.sigmoid(resize_to(x, (h, w)))
 
 
+@register("context-encoder", parameters=4_908_963)
 def context_encoder(image_size: int = 128) -> ContextEncoder:
     """Context encoder: AlexNet-shaped encoder, channel-wise FC bottleneck, transposed-conv decoder."""
     return ContextEncoder(image_size)
 
 
+@register("context-encoder-alexnet", parameters=11_636_643)
 def context_encoder_alexnet(image_size: int = 224, freeze_encoder: bool = True, pretrained: bool = True):
     """Context encoder whose encoder starts from ImageNet AlexNet (frozen or fine-tuned)."""
     return ContextEncoder(image_size, pretrained=pretrained, freeze_encoder=freeze_encoder)

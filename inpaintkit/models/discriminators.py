@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from inpaintkit.models.layers import norm_layer
+from inpaintkit.models.registry import register
 
 
 class PatchGAN(nn.Module):
@@ -51,6 +52,7 @@ class PatchGAN(nn.Module):
         return self.head(x), features
 
 
+@register("patchgan", parameters=2_766_657, kind="discriminator")
 def patchgan(
     width: int = 64, layers: int = 3, norm: str = "batch", spectral: bool = False, in_channels: int = 4
 ) -> PatchGAN:
@@ -58,6 +60,7 @@ def patchgan(
     return PatchGAN(width, layers, in_channels, norm, spectral)
 
 
+@register("patchgan-light", parameters=44_777, kind="discriminator")
 def patchgan_light(
     width: int = 8, layers: int = 3, norm: str = "batch", spectral: bool = False, in_channels: int = 4
 ) -> PatchGAN:
@@ -65,6 +68,7 @@ def patchgan_light(
     return PatchGAN(width, layers, in_channels, norm, spectral)
 
 
+@register("patchgan-lama", parameters=6_961_985, kind="discriminator")
 def patchgan_lama(
     width: int = 64, layers: int = 4, norm: str = "batch", spectral: bool = False, in_channels: int = 4
 ) -> PatchGAN:

@@ -21,15 +21,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintkit.models.layers import (
-    ConvNormAct,
-    FFCResBlock,
-    UpNormAct,
-    biharmonic_fill,
-    masked_input,
-    push_pull_fill,
-    telea_fill,
-)
+from inpaintkit.models.base import Generator
+from inpaintkit.models.layers import ConvNormAct, FFCResBlock, UpNormAct, biharmonic_fill, push_pull_fill, telea_fill
+from inpaintkit.models.registry import register
 
 PREFILLS = {"biharmonic": biharmonic_fill, "telea": telea_fill, "push-pull": push_pull_fill}
 NOT_EXPORTABLE = {
@@ -38,7 +32,11 @@ NOT_EXPORTABLE = {
 }
 
 
-class FFCGenerator(nn.Module):
+class FFCGenerator(Generator):
+    """A prefill refines an RGB fill: with another number of output channels (a Sobel map) the
+    network starts from scratch and ``prefill`` is not used."""
+
+    builder = "ffc"
     size_multiple = 8
 
     def __init__(
@@ -47,16 +45,14 @@ class FFCGenerator(nn.Module):
         blocks: int = 9,
         global_ratio: float = 0.75,
         out_channels: int = 3,
-        prefill: str = "none",
+        prefill: str = "biharmonic",
     ):
         super().__init__()
         if prefill != "none" and prefill not in PREFILLS:
             raise ValueError(f"prefill must be none, {', '.join(PREFILLS)}; got {prefill!r}")
-        if prefill != "none" and out_channels != 3:
-            raise ValueError("prefill refines an RGB fill; it needs out_channels=3")
-        self.prefill = PREFILLS.get(prefill)
-        reason = NOT_EXPORTABLE.get(prefill)
-        self.exportable = reason is None
+        used = prefill if out_channels == 3 else "none"
+        self.prefill = PREFILLS.get(used)
+        reason = NOT_EXPORTABLE.get(used)
         self.not_exportable_because = reason and f"{reason} (a push-pull prefill exports)"
         self.stem = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(4, width, 7, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
@@ -79,10 +75,8 @@ class FFCGenerator(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.prefill:
-            image = mask * self.prefill(image * (1 - mask), mask) + (1 - mask) * image
-            x = torch.cat([image, mask], dim=1)
-        else:
-            x = masked_input(image, mask)
+            image = mask * self.prefill(image, mask) + (1 - mask) * image
+        x = torch.cat([image, mask], dim=1)
         x = self.blocks(self.down(self.stem(x)))  # (B, 8w, H/8, W/8)
         logits = self.head(self.up(x))
         if self.prefill:
@@ -90,13 +84,15 @@ class FFCGenerator(nn.Module):
         return torch.sigmoid(logits)
 
 
+@register("ffc", parameters=4_780_899)
 def ffc(
     width: int = 32, blocks: int = 6, global_ratio: float = 0.75, out_channels: int = 3, prefill: str = "biharmonic"
 ) -> FFCGenerator:
     """Fourier-convolution generator, LaMa-style, sized for CPU, refining a classical prefill."""
-    return FFCGenerator(width, blocks, global_ratio, out_channels, prefill if out_channels == 3 else "none")
+    return FFCGenerator(width, blocks, global_ratio, out_channels, prefill)
 
 
+@register("ffc-lama", parameters=27_048_387)
 def ffc_lama(width: int = 64, blocks: int = 9, global_ratio: float = 0.75, out_channels: int = 3):
     """Fourier-convolution generator at LaMa-Fourier's size (64 base channels, 9 FFC blocks)."""
-    return FFCGenerator(width, blocks, global_ratio, out_channels)
+    return FFCGenerator(width, blocks, global_ratio, out_channels, prefill="none")

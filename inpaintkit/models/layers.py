@@ -9,11 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def masked_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The network input every generator uses: ``(B, 3 + 1, H, W)``, hole pixels zeroed, mask appended."""
-    return torch.cat([image * (1 - mask), mask], dim=1)
-
-
 def norm_layer(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)

@@ -7,10 +7,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintkit.models.layers import masked_input
+from inpaintkit.models.base import Generator
+from inpaintkit.models.registry import register
 
 
-class Pix2PixUNet(nn.Module):
+class Pix2PixUNet(Generator):
+    builder = "pix2pix"
+
     def __init__(self, width: int = 64, depth: int = 8, in_channels: int = 3, out_channels: int = 3):
         super().__init__()
         self.size_multiple = 2**depth
@@ -35,7 +38,7 @@ class Pix2PixUNet(nn.Module):
             self.up.append(nn.Sequential(*layers))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = masked_input(image, mask)
+        x = torch.cat([image, mask], dim=1)
         skips = []
         for layer in self.down:
             x = layer(x)
@@ -46,6 +49,7 @@ class Pix2PixUNet(nn.Module):
         return torch.sigmoid(x)
 
 
+@register("pix2pix", parameters=54_415_555)
 def pix2pix(width: int = 64, depth: int = 8, in_channels: int = 3, out_channels: int = 3) -> Pix2PixUNet:
     """pix2pix U-Net generator: 8 down / 8 up at 256 px, dropout in the inner decoder."""
     return Pix2PixUNet(width, depth, in_channels, out_channels)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inpaintkit.models.layers import ConvNormAct, masked_input
+from inpaintkit.models.base import Generator
+from inpaintkit.models.layers import ConvNormAct
+from inpaintkit.models.registry import register
 
 
 class DoubleConv(nn.Sequential):
@@ -14,7 +16,8 @@ class DoubleConv(nn.Sequential):
         super().__init__(ConvNormAct(cin, cout, norm=norm), ConvNormAct(cout, cout, norm=norm))
 
 
-class UNet(nn.Module):
+class UNet(Generator):
+    builder = "unet"
     size_multiple = 8
 
     def __init__(self, width: int = 32, in_channels: int = 3, out_channels: int = 3, norm: str = "batch"):
@@ -34,7 +37,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(w[0], out_channels, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(masked_input(image, mask))  # (B, w, H, W)
+        e1 = self.enc1(torch.cat([image, mask], dim=1))  # (B, w, H, W)
         e2 = self.enc2(self.pool(e1))  # (B, 2w, H/2, W/2)
         e3 = self.enc3(self.pool(e2))  # (B, 4w, H/4, W/4)
         b = self.bottleneck(self.pool(e3))  # (B, 8w, H/8, W/8)
@@ -44,6 +47,7 @@ class UNet(nn.Module):
         return torch.sigmoid(self.head(d1))
 
 
+@register("unet", parameters=2_716_927)
 def unet(width: int = 38, in_channels: int = 3, out_channels: int = 3, norm: str = "batch") -> UNet:
     """U-Net, three encoder blocks and skip connections (landscape inpainting, about 2.7M parameters)."""
     return UNet(width, in_channels, out_channels, norm)

@@ -1,0 +1,61 @@
+"""The inpainting contract, owned here and nowhere else.
+
+Training, inference, the bench and ``apply`` all call a model through :func:`forward`:
+
+1. the hole is hidden: the model sees ``image * (1 - mask)`` and the mask, never a hole pixel;
+2. both are padded on the bottom and right to the model's ``size_multiple`` (reflect where the image
+   is large enough, else replicate), and the prediction is cropped back;
+3. :func:`finish` clamps the prediction to [0, 1] and, for inpainting, composites it:
+   ``mask * pred + (1 - mask) * image``, so known pixels come back bit-identical.
+
+Image-to-image models (Sobel, filter, denoise) run the same way with an all-zero mask, and their
+clamped output is used whole. Tensors are ``(B, C, H, W)``; masks ``(B, 1, H, W)``, 1 = hole.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from inpaintkit.tasks import is_inpainting
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad ``(B, C, H, W)`` on the bottom and right to multiples of ``multiple`` (reflect where the
+    image is large enough, else replicate)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def hide(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """What a model may see of ``image``: hole pixels set to zero."""
+    return image * (1 - mask)
+
+
+def forward(model, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The model's raw prediction for ``image`` with ``mask`` hidden, at the input's size. Keeps the
+    autograd graph (training calls it too)."""
+    h, w = image.shape[-2:]
+    multiple = model.size_multiple
+    return model(pad_to_multiple(hide(image, mask), multiple), pad_to_multiple(mask, multiple))[..., :h, :w]
+
+
+def composite(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The fill inside the hole, the original everywhere else."""
+    return mask * pred + (1 - mask) * image
+
+
+def finish(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, task: str) -> torch.Tensor:
+    """What the user gets from a prediction: clamped, and composited when ``task`` is inpainting."""
+    pred = pred.clamp(0, 1)
+    return composite(pred, image, mask) if is_inpainting(task) else pred
+
+
+@torch.no_grad()
+def predict(model, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The finished result of ``model`` (its declared ``task`` decides whether to composite)."""
+    return finish(forward(model, image, mask), image, mask, model.task)

@@ -1,0 +1,195 @@
+"""The training recipe: one flat YAML mapping, read into :class:`TrainConfig` and validated with
+one clear line per mistake (unknown keys, wrong types, bad values) before anything is built."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from inpaintkit import losses
+from inpaintkit.errors import InpaintError
+from inpaintkit.tasks import Task
+from inpaintkit.training.callbacks import LOGGERS
+from inpaintkit.training.optim import OPTIMIZERS, SCHEDULERS, OptimizerRecipe, SchedulerRecipe
+
+
+@dataclass
+class TrainConfig:
+    """One flat recipe. Every key is documented in the README; unknown keys are an error."""
+
+    name: str = "run"
+    task: str = "inpaint"
+    task_args: dict = field(default_factory=dict)
+    model: str = "unet"
+    model_args: dict = field(default_factory=dict)
+    init: str | None = None  # start the generator from these weights (.safetensors of the same model)
+    discriminator: str | None = None
+    discriminator_args: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=lambda: {"l1": 1.0})
+    adversarial: str = "nonsaturating"
+    data: str | list = "../shared/data/bsds500/train"
+    val_data: str | None = "../shared/data/bsds500/val"
+    size: int = 128
+    masks: str = "blocks"
+    val_masks: str | None = None
+    curriculum: list | None = None
+    batch_size: int = 16
+    workers: int = 2
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    d_optimizer: str = "adam"
+    d_lr: float = 2e-4
+    d_betas: list = field(default_factory=lambda: [0.5, 0.999])
+    scheduler: str = "none"
+    scheduler_args: dict = field(default_factory=dict)
+    grad_clip: float = 0.0
+    epochs: int = 20
+    max_steps: int = -1
+    val_every: int = 0
+    val_count: int = 64
+    patience: int = 3
+    seed: int = 0
+    precision: str = "32-true"
+    channels_last: bool = False  # NHWC tensors: faster convolutions on GPUs under bf16
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    logger: str = "tensorboard"
+    out: str = "runs"
+    deterministic: bool = False
+    log_every: int = 10
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
+        if not isinstance(raw, dict):
+            raise InpaintError(f"{source}: expected a mapping of keys to values")
+        hints = typing.get_type_hints(cls)
+        raw = {k: _number(v) if hints.get(k) in (float, int) else v for k, v in raw.items()}
+        for key, value in raw.items():
+            if key not in hints:
+                close = difflib.get_close_matches(str(key), list(hints), n=1)
+                raise InpaintError(
+                    f"{source}: unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                )
+            if not _type_ok(value, hints[key]):
+                raise InpaintError(f"{source}: {key} = {value!r} is not a valid {_type_name(hints[key])}")
+        values = {k: float(v) if hints[k] is float else v for k, v in raw.items()}
+        return cls(**values)
+
+    def with_overrides(self, assignments: list[str]) -> TrainConfig:
+        """Apply ``key=value`` strings (values parsed as YAML: numbers, lists, mappings)."""
+        raw = self.to_dict()
+        for item in assignments:
+            if "=" not in item:
+                raise InpaintError(f"--set {item!r}: expected key=value")
+            key, text = item.split("=", 1)
+            raw[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        return TrainConfig.from_dict(raw, source="--set")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def optimizer_recipe(self) -> OptimizerRecipe:
+        return OptimizerRecipe(self.optimizer, self.lr, tuple(self.betas), self.momentum, self.weight_decay)
+
+    def d_optimizer_recipe(self) -> OptimizerRecipe:
+        return OptimizerRecipe(self.d_optimizer, self.d_lr, tuple(self.d_betas), self.momentum, 0.0)
+
+    def scheduler_recipe(self) -> SchedulerRecipe:
+        return SchedulerRecipe(self.scheduler, self.epochs, tuple(sorted(self.scheduler_args.items())))
+
+    def make_task(self) -> Task:
+        try:
+            return Task(self.task, **self.task_args)
+        except TypeError as exc:
+            raise InpaintError(f"task_args: {exc}") from None
+
+    def validate(self) -> None:
+        """Checks that need no data loading; each failure is one clear line."""
+        if self.lr <= 0 or self.d_lr <= 0:
+            raise InpaintError(f"learning rates must be positive (lr {self.lr}, d_lr {self.d_lr})")
+        for key in ("batch_size", "size", "epochs", "num_nodes", "val_count", "log_every"):
+            if getattr(self, key) < 1:
+                raise InpaintError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.optimizer not in OPTIMIZERS or self.d_optimizer not in OPTIMIZERS:
+            raise InpaintError(f"unknown optimizer; choose from {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise InpaintError(f"unknown scheduler {self.scheduler!r}; choose from {', '.join(SCHEDULERS)}")
+        if self.logger not in LOGGERS:
+            raise InpaintError(f"unknown logger {self.logger!r}; choose from {', '.join(LOGGERS)}")
+        if self.adversarial not in losses.ADVERSARIAL_KINDS:
+            raise InpaintError(
+                f"unknown adversarial loss {self.adversarial!r}; choose from {', '.join(losses.ADVERSARIAL_KINDS)}"
+            )
+        self.make_task()
+        recipe = losses.parse_recipe(self.loss)
+        gan_terms = [n for n in losses.GAN_LOSSES if recipe.get(n, (0,))[0] > 0]
+        if gan_terms and not self.discriminator:
+            raise InpaintError(f"loss terms {', '.join(gan_terms)} need a discriminator (set discriminator:)")
+        if self.discriminator and "adversarial" not in gan_terms:
+            raise InpaintError("a discriminator is set but the loss has no adversarial term")
+        if self.curriculum is not None:
+            _check_levels(self.curriculum, self.size)
+        for key in ("data", "val_data"):
+            value = getattr(self, key)
+            for path in value if isinstance(value, list) else [value]:
+                if path is not None and not Path(path).is_dir():
+                    raise InpaintError(f"{key} folder {path} not found")
+
+
+def _number(value):
+    """YAML 1.1 reads ``1e-3`` (no dot) as text; numbers written that way are numbers here."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
+
+
+def _type_ok(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint) -> str:
+    return " or ".join(a.__name__ for a in typing.get_args(hint)) or getattr(hint, "__name__", str(hint))
+
+
+def _check_levels(levels, size: int) -> None:
+    ok = (
+        isinstance(levels, list)
+        and levels
+        and all(isinstance(lv, list) and len(lv) == 2 and 1 <= lv[0] <= lv[1] <= size for lv in levels)
+    )
+    if not ok:
+        raise InpaintError(f"curriculum must be a list of [min, max] hole sides within 1..{size}, got {levels!r}")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise InpaintError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InpaintError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return TrainConfig.from_dict(raw or {}, source=str(path))
