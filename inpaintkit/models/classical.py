@@ -6,6 +6,8 @@ weights to train, save or export.
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import torch
@@ -63,11 +65,27 @@ def _mean(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
+# PyPatchMatch keeps its random seed in the native library: one fill at a time, so a seed set for a
+# fill is the seed that fill uses, whatever other threads (the app's requests) do.
+_PATCHMATCH_LOCK = threading.Lock()
+
+
+def _patchmatch(rgb: np.ndarray, hole: np.ndarray, patch_size: int, seed: int) -> np.ndarray:
+    import patchmatch
+
+    if hole.all():  # nothing to copy from
+        return _mean(rgb, hole)
+    with _PATCHMATCH_LOCK:
+        patchmatch.set_random_seed(seed)
+        return patchmatch.inpaint(rgb, hole.astype(np.uint8) * 255, patch_size=patch_size)
+
+
 _FILLS = {
     "telea": _opencv(cv2.INPAINT_TELEA),
     "navier-stokes": _opencv(cv2.INPAINT_NS),
     "biharmonic": _biharmonic,
     "mean-fill": _mean,
+    "patchmatch": _patchmatch,
 }
 
 
@@ -93,3 +111,11 @@ def biharmonic() -> Classical:
 def mean_fill() -> Classical:
     """The mean colour of the known pixels (a floor any method should beat)."""
     return Classical("mean-fill")
+
+
+@register("patchmatch", parameters=0)
+def patchmatch(patch_size: int = 3, seed: int = 0) -> Classical:
+    """PatchMatch (Barnes et al., 2009): copies texture from the photo itself, seeded."""
+    if not 1 <= patch_size <= 32:
+        raise ValueError(f"patch_size is the patch radius in pixels, 1 to 32; got {patch_size}")
+    return Classical("patchmatch", patch_size=patch_size, seed=seed)
