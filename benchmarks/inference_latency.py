@@ -1,4 +1,4 @@
-"""Inference latency of a model against OpenCV Telea and Navier-Stokes on the same image and mask.
+"""Inference latency of a model against OpenCV Telea, Navier-Stokes and PatchMatch on the same image and mask.
 
     python benchmarks/inference_latency.py [--model default] [--compile] [--repeats 5]
 
@@ -95,7 +95,7 @@ def main() -> None:
         backends["torch.compile"] = torch.compile(compiled)
         backends["torch.compile"].size_multiple = model.size_multiple
         backends["torch.compile"].task = model.task
-    telea, ns = load_model("telea"), load_model("navier-stokes")
+    classical = {name: load_model(name) for name in ("telea", "navier-stokes", "patchmatch")}
     peak = peak_throughput()
     cases = [
         ("256x256", (256, 256), 1024),
@@ -108,9 +108,9 @@ def main() -> None:
     for label, size, max_side in cases:
         image, hole = case(size)
         strategy = "crop" if size[0] * size[1] > 4e6 else "original"
-        methods = {**backends, "telea": telea, "navier-stokes": ns}
+        methods = {**backends, **classical}
         timing = {name: time_fill(m, image, hole, strategy, max_side, args.repeats) for name, m in methods.items()}
-        best = min((t, n) for n, t in timing.items() if n not in ("telea", "navier-stokes"))
+        best = min((t, n) for n, t in timing.items() if n not in classical)
         memory = peak_memory_mb(args.model, size, max_side)
         with FlopCounterMode(display=False) as counter:
             inpaint_array(model, image, hole, InpaintOptions(strategy=strategy, max_side=max_side))
