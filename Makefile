@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/inpaintkit demo --out demo-output
+	$(BIN)/inpaintkit demo --out demo-output --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,6 +27,12 @@ def _fail(message: str) -> None:
     raise InpaintError(message)
 
 
+Overwrite = Annotated[bool, typer.Option(help="Replace outputs that already exist (by default they are kept).")]
+SkipExisting = Annotated[
+    bool, typer.Option(help="Leave outputs that already exist and write the rest (to finish a folder).")
+]
+
+
 @app.command()
 def inpaint(
     image: Annotated[Path, typer.Argument(help="A photo, or a folder of photos.")],
@@ -51,18 +57,23 @@ def inpaint(
     trust_pickle: Annotated[
         bool, typer.Option(help="Allow a training checkpoint (.ckpt) you made, read with weights_only=True.")
     ] = False,
+    overwrite: Overwrite = False,
+    skip_existing: SkipExisting = False,
 ) -> None:
     """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
     from inpaintkit.inference import InpaintOptions, prepare, require_inpainter
-    from inpaintkit.io import DEFAULT_MAX_PIXELS
+    from inpaintkit.io import DEFAULT_MAX_PIXELS, Existing
     from inpaintkit.jobs import HoleSource, inpaint_file, plan
     from inpaintkit.loading import DEFAULT_MODEL, load_model
 
     options = InpaintOptions(strategy=strategy, max_side=max_side, feather=feather, device=device, backend=backend)
     holes = HoleSource(mask, invert_mask, resize_mask, alpha_hole, max_pixels or DEFAULT_MAX_PIXELS)
-    jobs = plan(image, output)
-    if mask is not None and mask.is_dir() and not image.is_dir():
+    if mask is not None and mask.is_dir() and image.is_file():
         _fail(f"{mask}: is a folder; a single photo needs a single mask file")
+    jobs = plan(image, output, existing=Existing(overwrite, skip_existing, skippable=True))
+    if not jobs:
+        typer.echo("every output already exists; nothing to do")
+        return
     net = prepare(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), options)
     require_inpainter(net)  # once, before a folder's photos each fail on it
     failures = 0
@@ -86,13 +97,15 @@ def masks(
     size: Annotated[int, typer.Option(help="Square size in pixels.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bytes.")] = 0,
     preview: Annotated[Path | None, typer.Option(help="Also draw a contact sheet of the first 64.")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Generate a seeded, reproducible set of masks with their hole ratios."""
     import numpy as np
 
+    from inpaintkit.io import Existing
     from inpaintkit.masks import write_mask_set
 
-    ratios = write_mask_set(preset, count, size, seed, out, preview)
+    ratios = write_mask_set(preset, count, size, seed, out, preview, Existing(overwrite))
     typer.echo(
         f"wrote {count} masks to {out} (hole ratio min {min(ratios):.3f}, mean {np.mean(ratios):.3f}, "
         f"max {max(ratios):.3f})"
@@ -183,10 +196,14 @@ def bench(
     task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise for image-to-image models.")] = (
         "inpaint"
     ),
+    overwrite: Overwrite = False,
 ) -> None:
     """Compare methods on exactly the same images and masks, per hole-ratio bin (or on a task's target)."""
-    from inpaintkit.evaluation import results_markdown, run_bench, run_task_bench, write_bench
+    from inpaintkit.evaluation import BENCH_FILES, results_markdown, run_bench, run_task_bench, write_bench
+    from inpaintkit.io import Existing
     from inpaintkit.tasks import IMAGE_TASKS
+
+    Existing(overwrite).check([out / name for name in BENCH_FILES])
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if task in IMAGE_TASKS:
@@ -209,12 +226,17 @@ def evaluate(
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
+    overwrite: Overwrite = False,
 ) -> None:
     """Evaluate one method: every metric, by hole-ratio bin, as a JSON report."""
     import json
 
     from inpaintkit.evaluation import results_markdown, run_bench
-    from inpaintkit.io import write_bytes
+    from inpaintkit.io import Existing, write_bytes
+
+    if out.suffix.lower() != ".json":
+        _fail(f"{out}: the report is JSON; give --out a name ending in .json")
+    Existing(overwrite).check([out])
 
     result, _ = run_bench([model], data, masks, n=n, size=size, seed=seed)
     write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
@@ -229,9 +251,13 @@ def compare(
     data: Annotated[Path | None, typer.Option(help="Also bench each run's model on these test photos.")] = None,
     masks: Annotated[str, typer.Option(help="Mask protocol of that bench.")] = "lama-256",
     n: Annotated[int, typer.Option(help="Images in that bench.")] = 20,
+    overwrite: Overwrite = False,
 ) -> None:
     """Validation curves and bar charts of metrics across training runs."""
-    from inpaintkit.compare import compare_runs
+    from inpaintkit.compare import COMPARE_FILES, compare_runs
+    from inpaintkit.io import Existing
+
+    Existing(overwrite).check([out / name for name in COMPARE_FILES])
 
     typer.echo(compare_runs(runs, out, data=data, masks=masks, n=n))
     typer.echo(f"written: {out}/curves.png, bars.png, compare.md")
@@ -281,13 +307,17 @@ def apply(
     model: Annotated[str, typer.Option(help="Image-to-image model (.safetensors), e.g. a learned Sobel filter.")],
     source: Annotated[Path, typer.Argument(help="A photo or a folder of photos.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file, or folder for a folder.")],
+    overwrite: Overwrite = False,
+    skip_existing: SkipExisting = False,
 ) -> None:
     """Run an image-to-image model (Sobel, filter, denoise) on whole photos."""
+    from inpaintkit.io import Existing
     from inpaintkit.jobs import apply_file, plan
     from inpaintkit.loading import load_model
 
+    jobs = plan(source, output, existing=Existing(overwrite, skip_existing, skippable=True))
     net = load_model(model)
-    for job in plan(source, output):
+    for job in jobs:
         typer.echo(str(apply_file(net, job)))
 
 
@@ -296,15 +326,18 @@ def export(
     model: Annotated[str, typer.Option(help="Model name, 'default' or .safetensors weights.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
     format: Annotated[str, typer.Option(help="Export format (onnx).")] = "onnx",
+    overwrite: Overwrite = False,
 ) -> None:
     """Export a learned model to ONNX with dynamic height and width (multiples of its size_multiple)."""
     from inpaintkit.export import export_onnx
+    from inpaintkit.io import Existing
     from inpaintkit.loading import load_model
 
     if format != "onnx":
         _fail(f"unknown --format {format!r}; only onnx is supported")
     if output.suffix != ".onnx":
         _fail(f"{output}: the output should end in .onnx")
+    Existing(overwrite).check([output])
     path = export_onnx(load_model(model), output)
     typer.echo(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -332,11 +365,14 @@ def demo(
         str | None, typer.Option(help="Comma-separated methods (default: the bundled model and the classical ones).")
     ] = None,
     size: Annotated[int, typer.Option(help="Photo size in pixels.")] = 256,
+    overwrite: Overwrite = False,
 ) -> None:
     """Inpaint bundled sample photos with several mask kinds; write a comparison grid and print a table."""
-    from inpaintkit.demo import default_demo_methods, run_demo
+    from inpaintkit.demo import default_demo_methods, demo_outputs, run_demo
+    from inpaintkit.io import Existing
 
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else default_demo_methods()
+    Existing(overwrite).check(demo_outputs(names, out))
     table = run_demo(names, out, size=size)
     typer.echo(table)
     typer.echo(f"\ngrid: {out / 'grid.png'}\ntable: {out / 'results.md'}\nresults: {out / 'results'}")

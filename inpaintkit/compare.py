@@ -9,6 +9,10 @@ import numpy as np
 
 from inpaintkit.errors import InpaintError
 from inpaintkit.evaluation import markdown_table, run_bench
+from inpaintkit.io import write_bytes
+from inpaintkit.visual import save_figure
+
+COMPARE_FILES = ("curves.png", "bars.png", "compare.md")
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -53,8 +57,7 @@ def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: s
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "curves.png")
     best = {
         "val/psnr": [max((v for _, v in s.get("val/psnr", [])), default=float("nan")) for s in scalars],
         "val/ssim": [max((v for _, v in s.get("val/ssim", [])), default=float("nan")) for s in scalars],
@@ -77,8 +80,7 @@ def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: s
         if finite:
             ax.set_ylim(min(finite) - 0.05 * abs(min(finite)), max(finite) + 0.05 * abs(max(finite)))
     fig.tight_layout()
-    fig.savefig(out / "bars.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "bars.png")
     header = ["run", "model", "loss", "optimizer", "lr", "steps"] + list(bars)
     rows = []
     for i, (label, cfg, series) in enumerate(zip(labels, configs, scalars, strict=True)):
@@ -89,8 +91,8 @@ def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: s
             + [f"{bars[k][i]:.4f}" for k in bars]
         )
     table = markdown_table(header, rows)
-    (out / "compare.md").write_text(
-        f"# Runs compared\n\n{table}\n\ncurves.png: validation curves; bars.png: best values.\n"
+    write_bytes(
+        out / "compare.md", f"# Runs compared\n\n{table}\n\ncurves.png: validation curves; bars.png: best values.\n"
     )
     return table
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from inpaintkit.errors import InpaintError
-from inpaintkit.io import list_images, read_image, write_image
+from inpaintkit.io import list_images, read_image, write_bytes, write_image
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.tasks import Task
 
@@ -129,7 +129,7 @@ def prepare(
         "unreadable_files": failed,
     }
     dst.mkdir(parents=True, exist_ok=True)
-    (dst / "prepare.json").write_text(json.dumps(report, indent=2))
+    write_bytes(dst / "prepare.json", json.dumps(report, indent=2) + "\n")
     return report
 
 

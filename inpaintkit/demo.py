@@ -14,7 +14,7 @@ from inpaintkit import metrics
 from inpaintkit.data import fit_square
 from inpaintkit.evaluation import markdown_table, score
 from inpaintkit.inference import inpaint_array
-from inpaintkit.io import to_tensor, write_image
+from inpaintkit.io import to_tensor, write_bytes, write_image
 from inpaintkit.loading import DEFAULT_MODEL, bundled_weights, load_model
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names, count_parameters
@@ -49,6 +49,12 @@ def demo_photos(size: int) -> list[tuple[str, np.ndarray]]:
 def default_demo_methods() -> list[str]:
     """The bundled default model (when this build has it) against the classical methods."""
     return ([DEFAULT_MODEL] if bundled_weights().is_file() else []) + classical_names()
+
+
+def demo_outputs(methods: list[str], out: Path) -> list[Path]:
+    """Every file the demo writes into ``out``."""
+    results = [out / "results" / m / f"{p}-{k}.png" for m in methods for p in DEMO_PHOTOS for k in DEMO_MASKS]
+    return [out / "grid.png", out / "results.md", *results]
 
 
 @torch.no_grad()
@@ -89,5 +95,5 @@ def run_demo(methods: list[str], out: Path, size: int = 256, seed: int = 0) -> s
         f"(seed {seed}). Grid columns: masked input, {', '.join(methods)}, original."
         + ("" if lpips else " (LPIPS appears once `inpaintkit weights prepare` has run.)")
     )
-    (out / "results.md").write_text(f"{caption}\n\n{table}\n")
+    write_bytes(out / "results.md", f"{caption}\n\n{table}\n")
     return f"{caption}\n\n{table}"

@@ -9,7 +9,6 @@ per image and FID per method and bin between the results and the originals.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -25,12 +24,21 @@ from inpaintkit import metrics, runner
 from inpaintkit.data import fit_square
 from inpaintkit.errors import InpaintError
 from inpaintkit.inference import inpaint_array
-from inpaintkit.io import list_images, mask_to_tensor, read_image, to_tensor, to_uint8, write_image
+from inpaintkit.io import (
+    list_images,
+    mask_to_tensor,
+    read_image,
+    to_tensor,
+    to_uint8,
+    write_bytes,
+    write_csv,
+    write_image,
+)
 from inpaintkit.loading import load_model
 from inpaintkit.masks import FolderMasks, MaskGenerator
 from inpaintkit.models import count_parameters
 from inpaintkit.tasks import IMAGE_TASKS, Task
-from inpaintkit.visual import sample_grid, show_hole
+from inpaintkit.visual import sample_grid, save_figure, show_hole
 
 
 def score(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> dict[str, float]:
@@ -254,20 +262,17 @@ def plot_metrics(result: BenchResult, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+BENCH_FILES = ("results.md", "results.csv", "results.json", "metrics.png", "samples.png")
 
 
 def write_bench(result: BenchResult, grid: list[list[np.ndarray]], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(results_markdown(result))
-    (out / "results.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
-    keys = list(dict.fromkeys(k for r in result.rows for k in r))
-    with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(result.rows)
+    """The bench's files (``BENCH_FILES``) in ``out``, each written atomically."""
+    write_bytes(out / "results.md", results_markdown(result))
+    write_bytes(out / "results.json", json.dumps(result.to_json(), indent=1) + "\n")
+    write_csv(out / "results.csv", result.rows)
     plot_metrics(result, out / "metrics.png")
     if grid:
         write_image(out / "samples.png", sample_grid(grid, cell=128))

@@ -6,12 +6,14 @@ Arrays at this boundary are ``uint8`` RGB ``(H, W, 3)`` for images and ``bool`` 
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -149,16 +151,52 @@ def read_mask(
     return ~hole if invert else hole
 
 
+@dataclass(frozen=True)
+class Existing:
+    """The rule for outputs that already exist, for every command: refuse (so nothing is lost by
+    accident), replace them (``--overwrite``), or leave them and write the rest (``--skip-existing``,
+    to finish an interrupted folder)."""
+
+    overwrite: bool = False
+    skip: bool = False
+    skippable: bool = False  # whether the command offers --skip-existing
+
+    def __post_init__(self):
+        if self.overwrite and self.skip:
+            raise InpaintError("--overwrite and --skip-existing contradict each other; choose one")
+
+    def check(self, outputs: list[Path]) -> set[Path]:
+        """The outputs to leave alone (``skip``); raises if one exists and neither flag is set."""
+        done = [p for p in outputs if os.path.lexists(p)]  # a dangling or looping link is there too
+        if not done or self.overwrite:
+            return set()
+        if self.skip:
+            return set(done)
+        more = f" (and {len(done) - 1} more)" if len(done) > 1 else ""
+        hint = "--overwrite to replace" + (", or --skip-existing to write the rest" if self.skippable else "")
+        raise InpaintError(f"{done[0]}{more} already exists; pass {hint}")
+
+
+# The process's umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """The one way files are written: into a temporary file beside ``path``, synced, then renamed
     over it. A kill, a full disk or an exception leaves the old file (or none), never half of one;
-    the temporary file is removed on failure. Parent folders are created (a folder that cannot be
-    made or written is an :class:`InpaintError`); an ``OSError`` while writing propagates."""
+    the temporary file is removed on failure, and one a killed run left behind is removed by the
+    next write of the same path (one writer per path at a time). The file gets the permissions the
+    user's umask gives new files. Parent folders are created (a folder that cannot be made or
+    written is an :class:`InpaintError`); an ``OSError`` while writing propagates."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(glob.escape(f".{path.name}.") + "*.part"):
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)
     except OSError as exc:
         raise InpaintError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     try:
@@ -172,18 +210,37 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """``data`` written atomically to ``path`` (see :func:`atomic_write`)."""
+def write_bytes(path: str | os.PathLike, data: bytes | str) -> Path:
+    """``data`` (text is written as UTF-8) written atomically to ``path`` (see :func:`atomic_write`)."""
     with atomic_write(path) as handle:
-        handle.write(data)
+        handle.write(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """Rows of dicts as CSV (columns in order of first appearance), written atomically."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_bytes(path, text.getvalue())
 
 
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, which is no input
         return False
+
+
+def refuse_inputs(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...]) -> None:
+    """An output never replaces an input, whatever path (or symlink) names it."""
+    for source in inputs:
+        if _same_file(Path(path), Path(source)):
+            raise InpaintError(f"{path}: output would overwrite an input file; choose another output path")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, *, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
@@ -198,9 +255,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, inputs: tuple[str
         raise InpaintError(
             f"{path}: unsupported output format {suffix or '(none)'}; use one of {', '.join(_WRITE_OPTIONS)}"
         )
-    for source in inputs:
-        if _same_file(path, Path(source)):
-            raise InpaintError(f"{path}: output would overwrite an input file; choose another output path")
+    refuse_inputs(path, inputs)
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
     if image.dtype != np.uint8:

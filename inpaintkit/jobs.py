@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from inpaintkit.inference import InpaintOptions, apply_array, inpaint_array
 from inpaintkit.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
+    Existing,
     list_images,
     read_alpha_hole,
     read_image,
     read_mask,
+    refuse_inputs,
     write_image,
 )
 
@@ -64,20 +67,44 @@ class HoleSource:
         return hole, (photo,) + ((mask_path,) if mask_path is not None else ())
 
 
-def plan(source: Path, output: Path | None, suffix: str = "-inpainted") -> list[Job]:
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise InpaintError(f"{path}: cannot resolve the path (a symlink loop?)") from None
+
+
+def plan(source: Path, output: Path | None, suffix: str = "-inpainted", existing: Existing = Existing()) -> list[Job]:
     """One job per photo: ``source`` is a photo (output defaults to ``<stem><suffix>.png`` beside it)
-    or a folder (outputs mirror it as PNGs under ``output``, default ``<folder><suffix>``)."""
+    or a folder (outputs mirror it as PNGs under ``output``, default ``<folder><suffix>``). Photos
+    that would share an output name (``a.jpg`` and ``a.png``) keep their format in it
+    (``a-jpg.png``, ``a-png.png``). An output folder inside the input folder is refused: a rerun
+    would fill the results again. Existing outputs follow ``existing``."""
     if not source.exists():
         raise InpaintError(f"{source}: file not found")
     if not source.is_dir():
-        return [Job(source, output or source.with_name(f"{source.stem}{suffix}.png"))]
+        target = output or source.with_name(f"{source.stem}{suffix}.png")
+        refuse_inputs(target, (source,))
+        return [Job(source, target)] if target not in existing.check([target]) else []
     photos = list_images(source)
     if not photos:
         raise InpaintError(f"{source}: no images found")
     out_dir = output or source.with_name(source.name + suffix)
     if out_dir.exists() and not out_dir.is_dir():
         raise InpaintError(f"{out_dir}: exists and is not a folder")
-    return [Job(p, out_dir / p.relative_to(source).with_suffix(".png")) for p in photos]
+    if _resolved(out_dir).is_relative_to(_resolved(source)):
+        raise InpaintError(
+            f"{out_dir}: the output folder is inside the input folder {source}; a rerun would fill the results "
+            "again; choose a folder outside it"
+        )
+    names = [p.relative_to(source).with_suffix(".png") for p in photos]
+    shared = {n for n, count in Counter(names).items() if count > 1}
+    targets = [
+        out_dir / (n.with_name(f"{n.stem}-{p.suffix.lstrip('.')}.png") if n in shared else n)
+        for p, n in zip(photos, names, strict=True)
+    ]
+    skip = existing.check(targets)
+    return [Job(p, t) for p, t in zip(photos, targets, strict=True) if t not in skip]
 
 
 def inpaint_file(model, job: Job, holes: HoleSource, options: InpaintOptions) -> Path:

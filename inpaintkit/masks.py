@@ -7,7 +7,6 @@ mixture by probability, e.g. ``"lama-thick:0.5,blocks:0.5"``; ``"folder=DIR"`` d
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -298,26 +297,25 @@ def hole_ratio(mask: np.ndarray) -> float:
 
 
 def write_mask_set(
-    spec: str, count: int, size: int, seed: int, out: str | Path, preview: str | Path | None = None
+    spec: str, count: int, size: int, seed: int, out: str | Path, preview: str | Path | None = None, existing=None
 ) -> list[float]:
-    """Write ``count`` masks as ``00000.png`` ... plus ``masks.csv`` (file, hole_ratio); returns the ratios."""
-    from inpaintkit.io import write_image
+    """Write ``count`` masks as ``00000.png`` ... plus ``masks.csv`` (file, hole_ratio); returns the ratios.
+    Existing files are kept unless ``existing`` says otherwise."""
+    from inpaintkit.io import Existing, write_csv, write_image
 
     if count < 1 or size < 1:
         raise InpaintError("--count and --size must be positive")
     generator = MaskGenerator(spec)
     out = Path(out)
+    (existing or Existing()).check([out / "masks.csv", *(out / f"{i:05d}.png" for i in range(count))])
     ratios, rows = [], []
     for i in range(count):
         mask = generator.sample(i, size, size, seed)
         name = f"{i:05d}.png"
         write_image(out / name, mask > 0.5)
         ratios.append(hole_ratio(mask))
-        rows.append((name, f"{ratios[-1]:.6f}"))
-    with open(out / "masks.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("file", "hole_ratio"))
-        writer.writerows(rows)
+        rows.append({"file": name, "hole_ratio": f"{ratios[-1]:.6f}"})
+    write_csv(out / "masks.csv", rows)
     if preview is not None:
         write_image(preview, contact_sheet([generator.sample(i, size, size, seed) for i in range(min(count, 64))]))
     return ratios

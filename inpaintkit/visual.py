@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
+
+from inpaintkit.io import write_bytes
+
+
+def save_figure(fig, path: Path) -> Path:
+    """A matplotlib figure as a PNG, written atomically, and the figure closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return write_bytes(path, buffer.getvalue())
 
 
 def show_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from inpaintkit.data import InpaintDataModule
 from inpaintkit.errors import InpaintError
+from inpaintkit.io import write_bytes
 from inpaintkit.models import save_model
 from inpaintkit.training.build import build_module, start_at_mean_target, start_from
 from inpaintkit.training.callbacks import AtomicCheckpointIO, SaveLast, make_logger
@@ -90,8 +91,8 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     )  # fmt: skip
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-        (run_dir / "command.txt").write_text(" ".join(command or sys.argv) + "\n")
+        write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_bytes(run_dir / "command.txt", " ".join(command or sys.argv) + "\n")
         from inpaintkit import __version__
 
         meta = {
@@ -99,7 +100,7 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
             "python": platform.python_version(), "machine": platform.machine(), "started": time.ctime(),
             "resumed_from": resume,
         }  # fmt: skip
-        (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_bytes(run_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
     handed_down = "INPAINTKIT_RUN_DIR" in os.environ
     os.environ["INPAINTKIT_RUN_DIR"] = str(run_dir)  # DDP ranks re-run the command and read it
     interrupted = False

@@ -1,0 +1,116 @@
+"""Outputs never cost a user a file: inputs are never written, existing outputs are kept unless
+--overwrite, reruns can finish a folder, and files appear whole with the user's permissions."""
+
+import os
+import stat
+
+import numpy as np
+from PIL import Image
+
+from inpaintkit.io import read_image, write_bytes
+
+from .conftest import run_cli
+
+
+def make_photo(path, seed=0, size=(40, 48)):
+    rgb = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def make_mask(path, size=(40, 48)):
+    hole = np.zeros(size, bool)
+    hole[10:20, 12:30] = True
+    Image.fromarray(hole).save(path)
+    return path
+
+
+def one_line_error(result):
+    lines = result.stderr.strip().splitlines()
+    return result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:")
+
+
+def test_eval_never_writes_over_a_photo(tmp_path):
+    photo = make_photo(tmp_path / "data" / "photo.jpg")
+    before = photo.read_bytes()
+    result = run_cli("eval", "--model", "telea", "--data", tmp_path / "data", "--masks", "center", "--out", photo,
+                     "--n", "1", "--size", "32")  # fmt: skip
+    assert one_line_error(result) and ".json" in result.stderr and photo.read_bytes() == before
+    report = tmp_path / "report.json"
+    write_bytes(report, "{}")
+    result = run_cli("eval", "--model", "telea", "--data", tmp_path / "data", "--masks", "center", "--out", report,
+                     "--n", "1", "--size", "32")  # fmt: skip
+    assert one_line_error(result) and "--overwrite" in result.stderr and report.read_text() == "{}"
+
+
+def test_photos_sharing_a_name_get_their_own_results(tmp_path):
+    make_photo(tmp_path / "in" / "a.jpg", 1)
+    make_photo(tmp_path / "in" / "a.png", 2)
+    make_mask(tmp_path / "mask.png")
+    result = run_cli("inpaint", tmp_path / "in", "--mask", tmp_path / "mask.png", "--model", "telea",
+                     "-o", tmp_path / "out")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a-jpg.png", "a-png.png"]
+    jpg, png = read_image(tmp_path / "out" / "a-jpg.png"), read_image(tmp_path / "out" / "a-png.png")
+    assert (jpg != png).any()
+
+
+def test_an_output_folder_in_the_input_folder_is_refused(tmp_path):
+    photo = make_photo(tmp_path / "in" / "a.png")
+    before = photo.read_bytes()
+    make_mask(tmp_path / "mask.png")
+    for out in (tmp_path / "in", tmp_path / "in" / "filled"):
+        result = run_cli("inpaint", tmp_path / "in", "--mask", tmp_path / "mask.png", "--model", "telea", "-o", out)
+        assert one_line_error(result) and "inside the input folder" in result.stderr
+    assert photo.read_bytes() == before and sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.png"]
+
+
+def test_existing_outputs_are_kept_replaced_or_skipped(tmp_path):
+    for i in range(3):
+        make_photo(tmp_path / "in" / f"p{i}.png", i)
+    make_mask(tmp_path / "mask.png")
+    args = ("inpaint", tmp_path / "in", "--mask", tmp_path / "mask.png", "--model", "telea", "-o", tmp_path / "out")
+    assert run_cli(*args).returncode == 0
+    (tmp_path / "out" / "p1.png").unlink()
+    kept = (tmp_path / "out" / "p0.png").stat().st_mtime_ns
+    result = run_cli(*args)
+    assert one_line_error(result) and "--skip-existing" in result.stderr
+    assert not (tmp_path / "out" / "p1.png").exists()
+    result = run_cli(*args, "--skip-existing")
+    assert result.returncode == 0 and result.stdout.split() == [str(tmp_path / "out" / "p1.png")]
+    assert (tmp_path / "out" / "p0.png").stat().st_mtime_ns == kept
+    result = run_cli(*args, "--overwrite")
+    assert result.returncode == 0 and len(result.stdout.split()) == 3
+    assert one_line_error(run_cli(*args, "--overwrite", "--skip-existing"))
+
+
+def test_a_rerun_clears_what_a_killed_run_left(tmp_path):
+    photo = make_photo(tmp_path / "p.png")
+    make_mask(tmp_path / "mask.png")
+    stale = tmp_path / ".out.png.k1ll3d.part"
+    stale.write_bytes(b"half a png")
+    result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea", "-o", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    photo = make_photo(tmp_path / "p.png")
+    make_mask(tmp_path / "mask.png")
+    old = os.umask(0o027)
+    try:
+        result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea",
+                         "-o", tmp_path / "out.png")  # fmt: skip
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == 0o640
+
+
+def test_a_symlink_loop_is_one_line(tmp_path):
+    photo = make_photo(tmp_path / "p.png")
+    make_mask(tmp_path / "mask.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea", "-o", tmp_path / "loop.png")
+    assert one_line_error(result), result.stderr
