@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -225,9 +226,30 @@ class InpaintDataset(torch.utils.data.Dataset):
 def _own_process_group(worker_id: int) -> None:
     """Move a loader worker out of the trainer's process group. A SIGTERM to the whole group
     (``timeout``, a batch scheduler, ``kill -- -PID``) then reaches only the trainer, which stops
-    gracefully and exports the best model, instead of killing its workers mid-batch."""
-    if hasattr(os, "setpgrp"):
-        os.setpgrp()
+    gracefully and exports the best model, instead of killing its workers mid-batch. The worker
+    starts with SIGTERM blocked (see ``_Loader``); one sent to the group before it left is
+    taken here and dropped, since the trainer received it too."""
+    if not hasattr(os, "setpgrp"):
+        return
+    os.setpgrp()
+    if signal.SIGTERM in signal.sigpending():
+        signal.sigwait({signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+class _Loader(torch.utils.data.DataLoader):
+    """Starts its workers with SIGTERM blocked, closing the window between a worker's fork and
+    ``_own_process_group`` in which a group-wide SIGTERM would kill it (PyTorch's worker handler
+    exits on a SIGTERM from anyone but the trainer)."""
+
+    def _get_iterator(self):
+        if self.num_workers == 0 or not hasattr(signal, "pthread_sigmask"):
+            return super()._get_iterator()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            return super()._get_iterator()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class InpaintDataModule(L.LightningDataModule):
@@ -265,7 +287,7 @@ class InpaintDataModule(L.LightningDataModule):
         self.workers = workers
 
     def _loader(self, dataset, shuffle: bool) -> torch.utils.data.DataLoader:
-        return torch.utils.data.DataLoader(
+        return _Loader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochShuffle(len(dataset), dataset.seed) if shuffle else None,
