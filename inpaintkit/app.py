@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,19 @@ from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names
 
 QUICK_MASKS = ("none", "center", "blocks", "strokes")
-APP_MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger uploads are refused before the model runs
+APP_MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger uploads are refused from their header
 
 
 class Inpainter:
     """The methods the app offers, loaded on first use and shared between requests."""
 
-    def __init__(self, weights_dir: str | Path | None = None, backend: str = "torch", concurrency: int = 1):
+    def __init__(
+        self,
+        weights_dir: str | Path | None = None,
+        backend: str = "torch",
+        concurrency: int = 1,
+        max_pixels: int = APP_MAX_PIXELS,
+    ):
         self.choices: dict[str, str] = {DEFAULT_MODEL: DEFAULT_MODEL}
         for name in classical_names():
             self.choices[name] = name
@@ -46,6 +53,7 @@ class Inpainter:
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(concurrency)
+        self.max_pixels = max_pixels
 
     def model(self, name: str | None):
         name = name or self.default
@@ -56,15 +64,19 @@ class Inpainter:
                 self._models[name] = prepare(load_model(self.choices[name]), self.options)
             return self._models[name]
 
-    def run(self, image: np.ndarray, hole: np.ndarray, name: str | None, strategy: str) -> tuple[np.ndarray, float]:
+    def run(self, read: Callable[[], tuple[np.ndarray, np.ndarray]], name: str | None, strategy: str):
+        """``(image, hole, result, seconds)``. ``read`` decodes the photo and its hole inside the
+        concurrency limit, so at most ``concurrency`` decoded photos are in memory at once (each
+        refused from its header above ``max_pixels``)."""
         options = InpaintOptions(strategy=strategy, backend=self.options.backend)
-        if not hole.any():
-            raise InpaintError("the mask is empty: paint over what to remove, upload a mask, or pick a quick mask")
         model = self.model(name)
         with self.slots:
+            image, hole = read()
+            if not hole.any():
+                raise InpaintError("the mask is empty: paint over what to remove, upload a mask, or pick a quick mask")
             start = time.perf_counter()
             result = inpaint_array(model, image, hole, options)
-            return result, time.perf_counter() - start
+            return image, hole, result, time.perf_counter() - start
 
 
 def _hole_from_editor(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
@@ -85,19 +97,23 @@ def build_demo(inpainter: Inpainter, workdir: Path):
     for name, photo in demo_photos(384):
         examples.append(str(write_image(workdir / "examples" / f"{name}.png", photo)))
 
-    def load(image_path: str | None) -> np.ndarray:
-        if not image_path:
-            raise InpaintError("upload a photo first")
-        return read_image(image_path, max_pixels=APP_MAX_PIXELS)
+    limit = inpainter.max_pixels
 
-    def fill(image: np.ndarray, hole: np.ndarray | None, mask_path, quick, method, strategy):
-        size = image.shape[:2]
-        hole = np.zeros(size, bool) if hole is None else hole
-        if mask_path:
-            hole = hole | read_mask(mask_path, size=size, resize=True, max_pixels=APP_MAX_PIXELS)
-        if quick and quick != "none":
-            hole = hole | (MaskGenerator(quick).sample(0, *size, seed=0) > 0.5)
-        result, seconds = inpainter.run(image, hole, method, strategy)
+    def fill(image_path: str | None, editor: dict | None, mask_path, quick, method, strategy):
+        def read():
+            if not image_path:
+                raise InpaintError("upload a photo first")
+            image = read_image(image_path, max_pixels=limit)
+            size = image.shape[:2]
+            hole = _hole_from_editor(editor, size)
+            if mask_path:
+                hole = hole | read_mask(mask_path, size=size, resize=True, max_pixels=limit)
+            if quick and quick != "none":
+                hole = hole | (MaskGenerator(quick).sample(0, *size, seed=0) > 0.5)
+            return image, hole
+
+        _, hole, result, seconds = inpainter.run(read, method, strategy)
+        size = hole.shape
         out = write_image(workdir / "results" / f"{uuid.uuid4().hex}.png", result)
         info = (
             f"Filled {hole.mean() * 100:.1f} % of the {size[1]}x{size[0]} photo with **{method}** "
@@ -107,14 +123,13 @@ def build_demo(inpainter: Inpainter, workdir: Path):
 
     def from_editor(editor, mask_path, quick, method, strategy):
         try:
-            image = load((editor or {}).get("background"))
-            return fill(image, _hole_from_editor(editor, image.shape[:2]), mask_path, quick, method, strategy)
+            return fill((editor or {}).get("background"), editor, mask_path, quick, method, strategy)
         except InpaintError as exc:
             raise gr.Error(str(exc)) from None
 
     def from_files(image, mask, method, strategy):
         try:
-            return fill(load(image), None, mask, "none", method, strategy)
+            return fill(image, None, mask, "none", method, strategy)
         except InpaintError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -168,9 +183,12 @@ def api_route(inpainter: Inpainter, workdir: Path, max_bytes: int):
             image_path, mask_path = folder / "image", folder / "mask"
             image_path.write_bytes(image_bytes)
             mask_path.write_bytes(mask_bytes)
-            image = read_image(image_path, max_pixels=APP_MAX_PIXELS)
-            hole = read_mask(mask_path, size=image.shape[:2], max_pixels=APP_MAX_PIXELS)
-            result, _ = inpainter.run(image, hole, model, strategy)
+
+            def read():
+                image = read_image(image_path, max_pixels=inpainter.max_pixels)
+                return image, read_mask(mask_path, size=image.shape[:2], max_pixels=inpainter.max_pixels)
+
+            _, _, result, _ = inpainter.run(read, model, strategy)
             return write_image(folder / "result.png", result).read_bytes()
         finally:
             for f in folder.iterdir():
@@ -212,12 +230,15 @@ def launch(
     concurrency: int = 2,
     backend: str = "torch",
     block: bool = True,
+    max_pixels: int = APP_MAX_PIXELS,
 ):
     """Start the app. Returns ``(demo, local_url)`` when ``block`` is False (tests)."""
+    if min(concurrency, max_upload_mb, max_pixels) < 1:
+        raise InpaintError("concurrency, max upload MB and max pixels must each be at least 1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     workdir = Path(tempfile.mkdtemp(prefix="inpaintkit-app-"))
     os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
-    inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency)
+    inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency, max_pixels=max_pixels)
     demo = build_demo(inpainter, workdir)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     max_bytes = max_upload_mb * 1024 * 1024

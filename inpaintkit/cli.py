@@ -274,11 +274,12 @@ def app_command(
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted, in MB.")] = 25,
     concurrency: Annotated[int, typer.Option(help="Requests filled at the same time.")] = 2,
     backend: Annotated[str, typer.Option(help="torch, onnx or auto for learned models.")] = "torch",
+    max_pixels: Annotated[int, typer.Option(help="Refuse larger photos from their header.")] = 40_000_000,
 ) -> None:
     """Serve the web app (paint a hole, get the fill) and POST /api/inpaint."""
     from inpaintkit.app import launch
 
-    launch(host, port, share, weights, max_upload_mb, concurrency, backend)
+    launch(host, port, share, weights, max_upload_mb, concurrency, backend, max_pixels=max_pixels)
 
 
 weights_app = typer.Typer(no_args_is_help=True, help="Provision offline weights (ImageNet backbones, metrics).")

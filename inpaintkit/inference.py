@@ -27,6 +27,7 @@ from torch import nn
 from inpaintkit import runner
 from inpaintkit.errors import InpaintError
 from inpaintkit.io import mask_to_tensor, to_tensor, to_uint8
+from inpaintkit.masks import bounding_box
 from inpaintkit.models.layers import fold_batchnorm
 from inpaintkit.tasks import is_inpainting
 
@@ -148,9 +149,9 @@ def inpaint_array(model, image: np.ndarray, hole: np.ndarray, options: InpaintOp
             pred[window] = _resized(model, pred[window], hole[window], options.max_side)
     # Composite only inside the hole's bounding box: on a 12-megapixel photo with a small hole the
     # full-frame float blend used to cost more than the model.
-    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-    m = options.feather + 1  # a ring of known pixels, so the feather's distances are the full frame's
-    box = (slice(max(0, rows[0] - m), rows[-1] + 1 + m), slice(max(0, cols[0] - m), cols[-1] + 1 + m))
+    # A ring of known pixels around the hole, so the feather's distances are the full frame's.
+    top, bottom, left, right = bounding_box(hole, margin=options.feather + 1)
+    box = (slice(top, bottom), slice(left, right))
     weight = feather_weights(hole[box], options.feather)[:, :, None]
     blended = np.round(weight * pred[box] + (1 - weight) * image[box]).astype(np.uint8)
     out = image.copy()

@@ -292,6 +292,17 @@ class MaskGenerator:
         return self(height, width, np.random.default_rng([seed, index]))
 
 
+def bounding_box(hole: np.ndarray, margin: int = 0) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of the hole pixels of ``bool (H, W)``, grown by ``margin`` px
+    and clipped to the image (the hole must not be empty)."""
+    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+    h, w = hole.shape
+    return (
+        max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin),
+        max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin),
+    )  # fmt: skip
+
+
 def hole_ratio(mask: np.ndarray) -> float:
     return float(np.asarray(mask, dtype=np.float64).mean())
 

@@ -79,3 +79,18 @@ def test_inception_features_are_the_standard_ones(imagenet_weights):
     assert feats.sum() == pytest.approx(616.3955, rel=1e-4)
     twice = metrics.InceptionPool()(torch.cat([image, image.flip(-1)]))
     assert metrics.frechet_distance(twice, twice) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_grid_ripple_finds_a_faint_grid_and_not_noise():
+    from inpaintkit.metrics import grid_ripple
+
+    y, x = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    smooth = torch.stack([0.3 + 0.4 * x / 127, 0.5 - 0.2 * y / 127, 0.4 + 0.2 * x * y / 127**2])[None]
+    grid = smooth + 0.3 / 255 * torch.cos(2 * torch.pi * x / 8)  # period 8, a third of a grey level
+    noise = smooth + torch.randn(smooth.shape, generator=torch.Generator().manual_seed(0)) * 2 / 255
+
+    def quantised(image):
+        return (image * 255).round() / 255
+
+    assert grid_ripple(quantised(grid)) > 15
+    assert grid_ripple(noise) < 8 and grid_ripple(quantised(smooth)) < 8

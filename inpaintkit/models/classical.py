@@ -70,7 +70,8 @@ def _mean(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
 _PATCHMATCH_LOCK = threading.Lock()
 
 
-def _patchmatch(rgb: np.ndarray, hole: np.ndarray, patch_size: int, seed: int) -> np.ndarray:
+def patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, patch_size: int, seed: int) -> np.ndarray:
+    """PyPatchMatch's fill of ``hole`` in ``uint8 (H, W, 3)`` with patches of radius ``patch_size``."""
     import patchmatch
 
     if hole.all():  # nothing to copy from
@@ -85,7 +86,7 @@ _FILLS = {
     "navier-stokes": _opencv(cv2.INPAINT_NS),
     "biharmonic": _biharmonic,
     "mean-fill": _mean,
-    "patchmatch": _patchmatch,
+    "patchmatch": patchmatch_fill,
 }
 
 

@@ -19,7 +19,8 @@ from torch import nn
 from inpaintkit.errors import InpaintError
 
 FAMILIES = (
-    "classical", "autoencoder", "unet", "attention_unet", "context_encoder", "pix2pix", "ffc", "discriminators",
+    "classical", "autoencoder", "unet", "attention_unet", "context_encoder", "pix2pix", "ffc", "textured",
+    "discriminators",
 )  # fmt: skip
 KINDS = ("model", "discriminator")
 
@@ -92,15 +93,41 @@ def model_accepts(name: str, argument: str) -> bool:
     return argument in inspect.signature(info(name).builder).parameters
 
 
-def _build(name: str, kwargs: dict, kind: str) -> nn.Module:
+# The largest network built on request (4 GB of float32 weights): a card or a recipe asking for
+# more is refused before anything is allocated.
+MAX_PARAMETERS = 1_000_000_000
+
+
+def _call(builder, name: str, kwargs: dict, kind: str) -> nn.Module:
+    try:
+        return builder(**kwargs)
+    except (ValueError, TypeError, RuntimeError) as exc:  # a bad argument value, named by the builder
+        raise InpaintError(f"{kind} {name!r}: {str(exc).splitlines()[0]}") from None
+
+
+def architecture(name: str, kwargs: dict, kind: str = "model") -> nn.Module:
+    """Model ``name`` built on the meta device: its structure, parameter shapes and count, without
+    allocating or initialising a single weight. Bad argument values and sizes over
+    ``MAX_PARAMETERS`` are refused here, in one line."""
+    import torch
+
     builder = info(name, kind).builder
     unexpected = set(kwargs) - set(inspect.signature(builder).parameters)
     if unexpected:
         raise InpaintError(f"{kind} {name!r} takes no argument {', '.join(sorted(unexpected))}")
-    try:
-        model = builder(**kwargs)
-    except (ValueError, TypeError) as exc:  # a bad argument value, named by the builder
-        raise InpaintError(f"{kind} {name!r}: {exc}") from None
+    bad = [k for k, v in kwargs.items() if not isinstance(v, str | int | float | bool | None)]
+    if bad:
+        raise InpaintError(f"{kind} {name!r}: argument {bad[0]} must be a number, text or true/false")
+    with torch.device("meta"):
+        model = _call(builder, name, kwargs, kind)
+    if (n := count_parameters(model)) > MAX_PARAMETERS:
+        raise InpaintError(f"{kind} {name!r} with {kwargs} would have {n:,} parameters, over {MAX_PARAMETERS:,}")
+    return model
+
+
+def _build(name: str, kwargs: dict, kind: str) -> nn.Module:
+    architecture(name, kwargs, kind)
+    model = _call(info(name, kind).builder, name, kwargs, kind)
     model.config = {"model": name, "kwargs": dict(kwargs)}
     return model
 

@@ -15,7 +15,7 @@ from torch import nn
 from inpaintkit.errors import InpaintError
 from inpaintkit.io import write_bytes
 from inpaintkit.models.base import Generator
-from inpaintkit.models.registry import count_parameters, create_model, model_accepts
+from inpaintkit.models.registry import architecture, count_parameters, create_model, model_accepts, model_names
 
 CARD_FORMAT = "inpaintkit-weights-1"
 
@@ -56,19 +56,23 @@ def read_card(path: str | Path) -> dict:
         raise InpaintError(f"{path}: safetensors file has no inpaintkit card (model name and arguments)")
     try:
         card = json.loads(meta["inpaintkit"])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise InpaintError(f"{path}: the inpaintkit card in the header is not valid JSON") from None
     if not isinstance(card, dict) or "model" not in card or not isinstance(card.get("kwargs", {}), dict):
         raise InpaintError(f"{path}: the inpaintkit card lacks the model name or its arguments")
+    if not isinstance(card.get("task", "inpaint"), str) or not isinstance(card.get("recipe", {}), dict):
+        raise InpaintError(f"{path}: the inpaintkit card's task or recipe is malformed")
     return card
+
+
+def _untrained(name: str, kwargs: dict) -> dict:
+    return {**kwargs, "pretrained": False} if model_accepts(name, "pretrained") else kwargs
 
 
 def build_untrained(name: str, kwargs: dict) -> nn.Module:
     """The architecture of model ``name`` with ``kwargs``, without the ImageNet weights a builder
     would load (used when every weight comes from a file, or only the architecture is wanted)."""
-    if model_accepts(name, "pretrained"):
-        kwargs = {**kwargs, "pretrained": False}
-    return create_model(name, **kwargs)
+    return create_model(name, **_untrained(name, kwargs))
 
 
 def load_weights(path: str | Path) -> nn.Module:
@@ -80,9 +84,12 @@ def load_weights(path: str | Path) -> nn.Module:
     if not path.is_file():
         raise InpaintError(f"{path}: weights file not found")
     card = read_card(path)
-    model = build_untrained(card["model"], card.get("kwargs", {}))
-    model.config = {"model": card["model"], "kwargs": dict(card.get("kwargs", {}))}
-    expected = model.state_dict()
+    if not isinstance(card["model"], str) or card["model"] not in model_names():
+        raise InpaintError(f"{path}: the card names no known model ({str(card['model'])[:40]!r})")
+    kwargs = _untrained(card["model"], card.get("kwargs", {}))
+    # The card's architecture is checked against the file's tensors on the meta device, so a card
+    # asking for a huge model allocates nothing before it is refused.
+    expected = architecture(card["model"], kwargs).state_dict()
     with safe_open(str(path), framework="pt") as f:
         keys = set(f.keys())
         missing, extra = set(expected) - keys, keys - set(expected)
@@ -96,6 +103,8 @@ def load_weights(path: str | Path) -> nn.Module:
             if shape != tuple(ref.shape):
                 raise InpaintError(f"{path}: tensor {key} has shape {shape}, model expects {tuple(ref.shape)}")
         state = {key: f.get_tensor(key) for key in expected}
+    model = create_model(card["model"], **kwargs)
+    model.config = {"model": card["model"], "kwargs": dict(card.get("kwargs", {}))}
     model.load_state_dict(state, strict=True)
     model.card = card
     model.task = card.get("task") or card.get("recipe", {}).get("task", "inpaint")

@@ -3,6 +3,7 @@ LightningModule that receives them; starting weights; and reading a checkpoint's
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
@@ -97,6 +98,7 @@ def load_checkpoint(path: str | Path) -> torch.nn.Module:
     path = Path(path)
     if not path.is_file():
         raise InpaintError(f"{path}: checkpoint not found")
+    _check_archive(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         config = TrainConfig.from_dict(state["hyper_parameters"]["config"])
@@ -112,3 +114,18 @@ def load_checkpoint(path: str | Path) -> torch.nn.Module:
         raise InpaintError(f"{path}: weights do not fit {config.model!r} ({str(exc).splitlines()[0]})") from None
     model.card = {"model": config.model, "recipe": config.to_dict(), "checkpoint": path.name, "task": config.task}
     return model.eval()
+
+
+def _check_archive(path: Path) -> None:
+    """Our checkpoints are zip archives whose entries torch stores uncompressed: one that would
+    unpack to much more than its own size is a decompression bomb, refused before it is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise InpaintError(f"{path}: not an inpaintkit training checkpoint (not a zip archive)") from None
+    if unpacked > 2 * path.stat().st_size + 2**20:
+        raise InpaintError(
+            f"{path}: unpacks to {unpacked / 1e6:.0f} MB from a {path.stat().st_size / 1e6:.1f} MB file; "
+            "refusing a compressed checkpoint (torch writes them uncompressed)"
+        )

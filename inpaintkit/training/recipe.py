@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 
 from inpaintkit import losses
@@ -16,6 +19,10 @@ from inpaintkit.errors import InpaintError
 from inpaintkit.tasks import Task
 from inpaintkit.training.callbacks import LOGGERS
 from inpaintkit.training.optim import OPTIMIZERS, SCHEDULERS, OptimizerRecipe, SchedulerRecipe
+
+# Lightning's precision names.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
+MAX_SIZE = 4096  # the largest training crop
 
 
 @dataclass
@@ -92,11 +99,23 @@ class TrainConfig:
             if "=" not in item:
                 raise InpaintError(f"--set {item!r}: expected key=value")
             key, text = item.split("=", 1)
-            raw[key.strip()] = yaml.safe_load(text) if text.strip() else None
+            raw[key.strip()] = parse_yaml(text, f"--set {key.strip()}") if text.strip() else None
         return TrainConfig.from_dict(raw, source="--set")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def _check_devices(self) -> None:
+        """``devices`` asks for no more than this machine has (Lightning would wait for them)."""
+        if self.devices in ("auto", -1):
+            return
+        if not isinstance(self.devices, int) or self.devices < 1:
+            raise InpaintError(f"devices must be auto, -1 (all) or a positive count, got {self.devices!r}")
+        gpu = self.accelerator in ("gpu", "cuda") or (self.accelerator == "auto" and torch.cuda.is_available())
+        have = torch.cuda.device_count() if gpu else os.cpu_count() or 1
+        if self.devices > have:
+            kind = "GPUs" if gpu else "CPU cores"
+            raise InpaintError(f"devices={self.devices}, but this machine has {have} {kind}")
 
     def optimizer_recipe(self) -> OptimizerRecipe:
         return OptimizerRecipe(self.optimizer, self.lr, tuple(self.betas), self.momentum, self.weight_decay)
@@ -115,11 +134,28 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Checks that need no data loading; each failure is one clear line."""
-        if self.lr <= 0 or self.d_lr <= 0:
-            raise InpaintError(f"learning rates must be positive (lr {self.lr}, d_lr {self.d_lr})")
+        for key in ("lr", "d_lr"):
+            if not math.isfinite(getattr(self, key)) or getattr(self, key) <= 0:
+                raise InpaintError(f"learning rates must be positive numbers: {key} = {getattr(self, key)}")
+        for key in ("momentum", "weight_decay", "grad_clip"):
+            if not math.isfinite(getattr(self, key)) or getattr(self, key) < 0:
+                raise InpaintError(f"{key} must be 0 or a positive number, got {getattr(self, key)}")
         for key in ("batch_size", "size", "epochs", "num_nodes", "val_count", "log_every"):
             if getattr(self, key) < 1:
                 raise InpaintError(f"{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("workers", "val_every", "patience"):
+            if getattr(self, key) < 0:
+                raise InpaintError(f"{key} must be 0 or more, got {getattr(self, key)}")
+        if self.size > MAX_SIZE:
+            raise InpaintError(f"size {self.size} is over {MAX_SIZE} px; train on crops and fill any size later")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise InpaintError(f"max_steps must be -1 (no limit) or at least 1, got {self.max_steps}")
+        if self.precision not in PRECISIONS:
+            raise InpaintError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        self._check_devices()
+        out = Path(self.out)
+        if any(p.exists() and not p.is_dir() for p in (out, *out.parents)):
+            raise InpaintError(f"out {self.out}: a file is in the way of that folder")
         if self.optimizer not in OPTIMIZERS or self.d_optimizer not in OPTIMIZERS:
             raise InpaintError(f"unknown optimizer; choose from {', '.join(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
@@ -184,12 +220,28 @@ def _check_levels(levels, size: int) -> None:
         raise InpaintError(f"curriculum must be a list of [min, max] hole sides within 1..{size}, got {levels!r}")
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors and aliases: a recipe is a flat mapping, and aliases nested in aliases
+    expand exponentially (a few lines can stand for billions of values)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError(f"aliases such as *{self.peek_event().anchor} are not allowed in a recipe")
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, source: str):
+    """``text`` read as YAML (no aliases); a syntax error is one line naming ``source``."""
+    try:
+        return yaml.load(text, Loader=_NoAliases)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InpaintError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
 def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     if not path.is_file():
         raise InpaintError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InpaintError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return TrainConfig.from_dict(raw or {}, source=str(path))
+    if path.stat().st_size > 1_000_000:
+        raise InpaintError(f"{path}: a recipe is a short YAML file; this one is over 1 MB")
+    return TrainConfig.from_dict(parse_yaml(path.read_text(), str(path)) or {}, source=str(path))

@@ -1,0 +1,106 @@
+"""Structure from a network, texture from the photo itself.
+
+A network trained with pixel and perceptual losses places edges and colours well but averages what
+it cannot know into a soft blob; PatchMatch (Barnes et al., 2009) copies sharp texture from the
+known pixels but places it with no idea of the scene. :class:`TexturedGenerator` takes the low
+frequencies of the network's fill (a Gaussian of ``sigma`` px) and adds the high frequencies of a
+PatchMatch fill of the same hole, scaled by ``texture``:
+
+    fill = blur(network) + texture * (patchmatch - blur(patchmatch))
+
+The Gaussian also removes the network's faint grid (the period-2/4/8 ripple its stride-2 transposed
+convolutions leave). PatchMatch runs on the hole's bounding window, in a thread beside the network;
+a window over ``texture_pixels`` is synthesised at a reduced scale and its detail scaled back up, so
+the cost per fill stays bounded. Measured on BSDS500 validation photos (README): lower LPIPS than
+the network or PatchMatch alone from 10 % holes up, about 0.3-0.5 dB below the network's PSNR.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inpaintkit.filters import gaussian_blur
+from inpaintkit.masks import bounding_box
+from inpaintkit.models.base import Generator
+from inpaintkit.models.classical import patchmatch_fill
+from inpaintkit.models.ffc import FFCGenerator
+from inpaintkit.models.registry import register
+
+# PatchMatch is single-threaded C++ that releases the GIL: it runs here while torch runs the network.
+_TEXTURE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inpaintkit-texture")
+
+
+class TexturedGenerator(Generator):
+    not_exportable_because = "its texture comes from PatchMatch, which runs outside the graph"
+
+    def __init__(
+        self,
+        network: nn.Module,
+        sigma: float = 3.0,
+        texture: float = 0.7,
+        patch_size: int = 3,
+        seed: int = 0,
+        texture_pixels: int = 512 * 512,
+    ):
+        super().__init__()
+        if not sigma > 0 or not 0 <= texture <= 2 or texture_pixels < 4096:
+            raise ValueError("sigma must be positive, texture in [0, 2], texture_pixels at least 4096")
+        self.network = network
+        self.size_multiple = network.size_multiple
+        self.sigma, self.texture, self.patch_size, self.seed = sigma, texture, patch_size, seed
+        self.texture_pixels = texture_pixels
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        pending = [_TEXTURE_THREAD.submit(self._detail, i, m) for i, m in zip(image, mask, strict=True)]
+        pred = self.network(image, mask)
+        structure = gaussian_blur(mask * pred + (1 - mask) * image, self.sigma)
+        detail = torch.stack([p.result() for p in pending]).to(pred)
+        return structure + self.texture * detail
+
+    @torch.no_grad()
+    def _detail(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """PatchMatch's high frequencies for one ``(3, H, W)`` image: zero away from the hole."""
+        detail = torch.zeros_like(image, dtype=torch.float32, device="cpu")
+        hole = (mask[0] > 0.5).cpu().numpy()
+        if not hole.any() or hole.all():
+            return detail
+        top, bottom, left, right = bounding_box(hole, margin=max(16, 6 * self.patch_size))
+        rgb = image[:, top:bottom, left:right].float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+        rgb, window_hole = rgb.cpu().numpy(), hole[top:bottom, left:right]
+        h, w = window_hole.shape
+        scale = min(1.0, math.sqrt(self.texture_pixels / (h * w)))
+        if scale < 1:
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            small_hole = cv2.resize(window_hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+            filled = patchmatch_fill(rgb, small_hole, self.patch_size, self.seed)
+        else:
+            filled = patchmatch_fill(rgb, window_hole, self.patch_size, self.seed)
+        fill = torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float()[None] / 255
+        high = fill - gaussian_blur(fill, self.sigma * scale)
+        if scale < 1:
+            high = F.interpolate(high, size=(h, w), mode="bilinear", align_corners=False)
+        detail[:, top:bottom, left:right] = high[0]
+        return detail
+
+
+@register("ffc-textured", parameters=4_780_899)
+def ffc_textured(
+    width: int = 32,
+    blocks: int = 6,
+    global_ratio: float = 0.75,
+    prefill: str = "biharmonic",
+    sigma: float = 3.0,
+    texture: float = 0.7,
+    patch_size: int = 3,
+    seed: int = 0,
+) -> TexturedGenerator:
+    """The ffc network's structure with PatchMatch's texture (the bundled default's architecture)."""
+    return TexturedGenerator(FFCGenerator(width, blocks, global_ratio, 3, prefill), sigma, texture, patch_size, seed)

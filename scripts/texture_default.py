@@ -1,0 +1,53 @@
+"""Make the bundled default textured: the current default network's structure with PatchMatch's
+texture (``ffc-textured``), keeping the network's weights and its card's training record.
+
+    python scripts/texture_default.py --sigma 3 --texture 0.7 --bench B-bsds --bench B-celeba
+
+Writes inpaintkit/weights/default.safetensors and default.json; run it once on an ``ffc`` default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from inpaintkit.loading import bundled_weights
+from inpaintkit.models import create_model, load_weights, save_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sigma", type=float, required=True, help="px of the Gaussian between structure and texture")
+    parser.add_argument("--texture", type=float, required=True, help="weight of PatchMatch's high frequencies")
+    parser.add_argument("--bench", type=Path, action="append", default=[], help="bench output folders")
+    parser.add_argument("--tuning", default="", help="how sigma and texture were chosen")
+    parser.add_argument("--out", type=Path, default=bundled_weights(), help="where to write (default: bundled)")
+    args = parser.parse_args()
+    current = load_weights(bundled_weights())
+    network = current.network if current.config["model"] == "ffc-textured" else current
+    if network.config["model"] != "ffc":
+        parser.error(f"the bundled default is {current.config['model']!r}, not an ffc network to texture")
+    model = create_model("ffc-textured", **network.config["kwargs"], sigma=args.sigma, texture=args.texture).eval()
+    model.network.load_state_dict(network.state_dict())
+    card = {k: v for k, v in current.card.items() if k not in ("format", "model", "kwargs", "parameters", "bench")}
+    card["texture"] = {
+        "method": "blur(network, sigma) + texture * (patchmatch - blur(patchmatch, sigma)); PatchMatch: PyPatchMatch "
+        "2.2, patch radius 3, seed 0, on the hole's bounding window",
+        "sigma": args.sigma,
+        "texture": args.texture,
+        "tuning": args.tuning,
+    }
+    card["bench"] = {}
+    for folder in args.bench:
+        report = json.loads((folder / "results.json").read_text())
+        card["bench"][folder.name] = {
+            "protocol": report["protocol"], "preparation": report["preparation"], "images": len(report["images"]),
+            "results": report["results"],
+        }  # fmt: skip
+    target = save_model(model, args.out, card)
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and {target.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()
