@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import warnings
@@ -18,6 +19,8 @@ from inpaintkit.errors import InpaintError
 from inpaintkit.io import list_images, read_image, write_bytes, write_image
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.tasks import Task
+
+MAX_TILE = 4096  # the largest training square, for prepare and for a recipe's size
 
 PREPARE_MODES = ("tile", "resize", "center-crop")
 
@@ -92,10 +95,10 @@ def prepare(
     """
     if mode not in PREPARE_MODES:
         raise InpaintError(f"unknown --mode {mode!r}; choose from {', '.join(PREPARE_MODES)}")
-    if len(split) != 3 or any(s < 0 for s in split) or sum(split) <= 0:
+    if len(split) != 3 or not all(0 <= s < math.inf for s in split) or sum(split) <= 0:
         raise InpaintError("--split needs three non-negative fractions, e.g. 0.8,0.1,0.1")
-    if size < 8:
-        raise InpaintError("--size must be at least 8")
+    if not 8 <= size <= MAX_TILE:
+        raise InpaintError(f"--size must be 8 to {MAX_TILE} px, got {size}")
     files = list_images(src)
     if not files:
         raise InpaintError(f"{src}: no images found")

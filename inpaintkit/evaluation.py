@@ -41,6 +41,16 @@ from inpaintkit.tasks import IMAGE_TASKS, Task
 from inpaintkit.visual import sample_grid, save_figure, show_hole
 
 
+def first_images(data: str | Path, n: int | None) -> list[Path]:
+    """The first ``n`` photos of ``data`` sorted by name (all when ``n`` is None)."""
+    if n is not None and n < 1:
+        raise InpaintError(f"--n must be at least 1, got {n}")
+    files = list_images(data)[:n]
+    if not files:
+        raise InpaintError(f"{data}: no images found")
+    return files
+
+
 def score(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> dict[str, float]:
     p, t, m = to_tensor(pred), to_tensor(target), mask_to_tensor(hole)
     return {
@@ -163,9 +173,7 @@ def run_bench(
     grid rows (masked input, each method, original) for the first images."""
     from tqdm import tqdm
 
-    files = list_images(data)[: n or None]
-    if not files:
-        raise InpaintError(f"{data}: no images found")
+    files = first_images(data, n)
     bins = protocol_bins(masks, seed)
     models = {name: load_model(name) for name in methods}
     features = features or FeatureMetrics()
@@ -288,9 +296,7 @@ def run_task_bench(
     first images."""
     from tqdm import tqdm
 
-    files = list_images(data)[: n or None]
-    if not files:
-        raise InpaintError(f"{data}: no images found")
+    files = first_images(data, n)
     models = {name: load_model(name) for name in methods}
     per_image, grid = [], []
     tasks = {name: Task(task_name, **_task_args(model, task_name)) for name, model in models.items()}

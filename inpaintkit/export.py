@@ -15,7 +15,7 @@ from inpaintkit.io import write_bytes
 
 class OnnxModel:
     """An exported model run by ONNX Runtime, with the torch model's calling convention and the
-    metadata the export recorded (``size_multiple``, the card and its task)."""
+    metadata the export recorded (``size_multiple``, ``min_size``, the card and its task)."""
 
     learned = True
     not_exportable_because = "it is already an ONNX model"
@@ -33,6 +33,7 @@ class OnnxModel:
             raise InpaintError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         self.size_multiple = int(meta.get("size_multiple", "1"))
+        self.min_size = int(meta.get("min_size", "1"))
         self.card = json.loads(meta.get("inpaintkit", "{}"))
         self.task = self.card.get("task", "inpaint")
 
@@ -42,8 +43,8 @@ class OnnxModel:
 
 
 def export_onnx(model: nn.Module, path: str | Path) -> Path:
-    """Export with dynamic height and width (multiples of ``size_multiple``), opset 20; the card and
-    ``size_multiple`` go into the model's metadata."""
+    """Export with dynamic height and width (multiples of ``size_multiple``), opset 20; the card,
+    ``size_multiple`` and ``min_size`` go into the model's metadata."""
     path = Path(path)
     if not model.exportable:
         raise InpaintError(f"this model cannot be exported to ONNX: {model.not_exportable_because}")
@@ -59,7 +60,8 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     )  # fmt: skip
     proto = program.model_proto
     card = model.card or {**(model.config or {}), "task": model.task}
-    for key, value in (("size_multiple", str(multiple)), ("inpaintkit", json.dumps(card))):
+    meta = {"size_multiple": str(multiple), "min_size": str(model.min_size), "inpaintkit": json.dumps(card)}
+    for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     return write_bytes(path, proto.SerializeToString())

@@ -104,6 +104,73 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     return _to_rgb_array(_open(path, max_pixels))
 
 
+@dataclass(frozen=True)
+class Keep:
+    """What a photo carries besides its 8-bit RGB pixels, written back where the output's format
+    can carry it: the ICC colour profile, EXIF (orientation already applied, so reset to 1), the
+    original RGBA pixels of a photo with transparency, and the 16-bit pixels of a 16-bit photo."""
+
+    icc: bytes | None = None
+    exif: bytes | None = None
+    rgba: np.ndarray | None = None  # uint8 (H, W, 4)
+    deep: np.ndarray | None = None  # uint16 (H, W, 3) or (H, W)
+
+
+def read_photo(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, Keep]:
+    """:func:`read_image`'s RGB array and what :func:`write_photo` should keep of the file."""
+    img = _open(path, max_pixels)
+    exif = img.getexif()
+    rgba = None
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    keep = Keep(img.info.get("icc_profile") or None, exif.tobytes() if len(exif) else None, rgba, _deep_pixels(path))
+    return _to_rgb_array(img), keep
+
+
+def _deep_pixels(path: str | os.PathLike) -> np.ndarray | None:
+    """The 16-bit pixels of a 16-bit PNG or TIFF (Pillow reads 16-bit colour as 8-bit), else None."""
+    if Path(path).suffix.lower() not in (".png", ".tif", ".tiff"):
+        return None
+    import cv2
+
+    deep = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if deep is None or deep.dtype != np.uint16 or deep.ndim not in (2, 3) or deep.shape[-1:] == (4,):
+        return None
+    return deep if deep.ndim == 2 else np.ascontiguousarray(deep[..., ::-1])  # BGR -> RGB
+
+
+def write_photo(path: str | os.PathLike, rgb: np.ndarray, keep: Keep, hole: np.ndarray, *, inputs: tuple = ()) -> Path:
+    """Write an inpainted ``rgb`` with what ``keep`` holds of the original: its 16-bit pixels outside
+    ``hole`` (PNG, TIFF), its transparency outside the hole (PNG, WebP, TIFF; the fill is opaque),
+    its ICC profile and EXIF (where the format has them)."""
+    suffix = Path(path).suffix.lower()
+    if keep.deep is not None and suffix in (".png", ".tif", ".tiff") and keep.deep.shape[:2] == rgb.shape[:2]:
+        deep = keep.deep.copy()
+        fill = rgb.astype(np.uint16) * 257
+        deep[hole] = fill[hole] if deep.ndim == 3 else _luma16(fill)[hole]
+        return _write_deep(Path(path), deep, inputs)
+    image = rgb
+    if keep.rgba is not None and suffix in (".png", ".webp", ".tif", ".tiff"):
+        image = keep.rgba.copy()
+        image[hole, :3], image[hole, 3] = rgb[hole], 255
+    return write_image(path, image, inputs=inputs, icc=keep.icc, exif=keep.exif)
+
+
+def _luma16(rgb16: np.ndarray) -> np.ndarray:
+    return np.round(rgb16 @ np.array([0.299, 0.587, 0.114])).clip(0, 65535).astype(np.uint16)
+
+
+def _write_deep(path: Path, deep: np.ndarray, inputs: tuple) -> Path:
+    import cv2
+
+    refuse_inputs(path, inputs)
+    pixels = deep if deep.ndim == 2 else np.ascontiguousarray(deep[..., ::-1])
+    ok, encoded = cv2.imencode(path.suffix.lower(), pixels)
+    if not ok:
+        raise InpaintError(f"{path}: cannot encode a 16-bit image")
+    return write_bytes(path, encoded.tobytes())
+
+
 def read_alpha_hole(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The hole defined by an image's transparency: ``bool (H, W)``, True where alpha < 255."""
     img = _open(path, max_pixels)
@@ -243,8 +310,17 @@ def refuse_inputs(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...]
             raise InpaintError(f"{path}: output would overwrite an input file; choose another output path")
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, *, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Write ``uint8`` RGB ``(H, W, 3)`` or a ``bool``/``uint8`` ``(H, W)`` array atomically.
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    inputs: tuple[str | os.PathLike, ...] = (),
+    icc: bytes | None = None,
+    exif: bytes | None = None,
+) -> Path:
+    """Write ``uint8`` RGB ``(H, W, 3)``, RGBA ``(H, W, 4)`` or a ``bool``/``uint8`` ``(H, W)`` array
+    atomically, with an ICC profile and EXIF where the format has them (RGBA is composited on white
+    for formats without transparency).
 
     The file appears complete or not at all (temporary file in the same folder, then rename).
     Parent folders are created. Refuses to write over any of ``inputs``.
@@ -261,9 +337,15 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, inputs: tuple[str
     if image.dtype != np.uint8:
         raise TypeError(f"write_image expects uint8 or bool, got {image.dtype}")
     fmt, options = _WRITE_OPTIONS[suffix]
+    picture = Image.fromarray(image)
+    if picture.mode == "RGBA" and fmt in ("JPEG", "BMP"):
+        picture = Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert("RGB")
+    extra = {"icc_profile": icc} if icc and fmt != "BMP" else {}
+    if exif and fmt != "BMP":
+        extra["exif"] = exif
     try:
         with atomic_write(path) as handle:
-            Image.fromarray(image).save(handle, format=fmt, **options)
+            picture.save(handle, format=fmt, **options, **extra)
     except OSError as exc:
         raise InpaintError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path

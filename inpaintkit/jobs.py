@@ -18,8 +18,10 @@ from inpaintkit.io import (
     read_alpha_hole,
     read_image,
     read_mask,
+    read_photo,
     refuse_inputs,
     write_image,
+    write_photo,
 )
 
 
@@ -109,11 +111,11 @@ def plan(source: Path, output: Path | None, suffix: str = "-inpainted", existing
 
 def inpaint_file(model, job: Job, holes: HoleSource, options: InpaintOptions) -> Path:
     """Fill ``job.photo``'s hole and write the result; an empty mask writes the photo unchanged."""
-    rgb = read_image(job.photo, max_pixels=holes.max_pixels)
+    rgb, keep = read_photo(job.photo, max_pixels=holes.max_pixels)
     hole, inputs = holes.read(job.photo, rgb.shape[:2])
     if not hole.any():
         warnings.warn(f"{job.photo}: the mask is empty; the image is written unchanged", stacklevel=2)
-    return write_image(job.target, inpaint_array(model, rgb, hole, options), inputs=inputs)
+    return write_photo(job.target, inpaint_array(model, rgb, hole, options), keep, hole, inputs=inputs)
 
 
 def apply_file(model, job: Job) -> Path:

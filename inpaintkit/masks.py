@@ -151,6 +151,8 @@ def lama_boxes(
 
 # LaMa's published evaluation mask settings (Suvorov et al., 2022; configs/data_gen/random_*_{256,512}.yaml):
 # polylines (min times, max times, max width, max length) and boxes (min, max times, min size, max size, margin).
+MAX_MASK_SIDE = 16384  # masks are drawn as float32 squares: 1 GiB at this side
+
 _LAMA = {
     ("thin", 256): ((4, 50, 10, 40), None),
     ("medium", 256): ((4, 5, 50, 100), (1, 5, 10, 50, 0)),
@@ -314,8 +316,8 @@ def write_mask_set(
     Existing files are kept unless ``existing`` says otherwise."""
     from inpaintkit.io import Existing, write_csv, write_image
 
-    if count < 1 or size < 1:
-        raise InpaintError("--count and --size must be positive")
+    if count < 1 or not 1 <= size <= MAX_MASK_SIDE:
+        raise InpaintError(f"--count must be positive and --size 1 to {MAX_MASK_SIDE} px")
     generator = MaskGenerator(spec)
     out = Path(out)
     (existing or Existing()).check([out / "masks.csv", *(out / f"{i:05d}.png" for i in range(count))])

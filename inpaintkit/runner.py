@@ -3,8 +3,9 @@
 Training, inference, the bench and ``apply`` all call a model through :func:`forward`:
 
 1. the hole is hidden: the model sees ``image * (1 - mask)`` and the mask, never a hole pixel;
-2. both are padded on the bottom and right to the model's ``size_multiple`` (reflect where the image
-   is large enough, else replicate), and the prediction is cropped back;
+2. both are padded on the bottom and right to the model's ``size_multiple``, and up to its
+   ``min_size`` (reflect where the image is large enough, else replicate); the prediction is
+   cropped back;
 3. :func:`finish` clamps the prediction to [0, 1] and, for inpainting, composites it:
    ``mask * pred + (1 - mask) * image``, so known pixels come back bit-identical.
 
@@ -20,11 +21,11 @@ import torch.nn.functional as F
 from inpaintkit.tasks import is_inpainting
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``(B, C, H, W)`` on the bottom and right to multiples of ``multiple`` (reflect where the
-    image is large enough, else replicate)."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 1) -> torch.Tensor:
+    """Pad ``(B, C, H, W)`` on the bottom and right to multiples of ``multiple`` that are at least
+    ``minimum`` (reflect where the image is large enough, else replicate)."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = (-max(h, minimum)) % multiple + max(minimum - h, 0), (-max(w, minimum)) % multiple + max(minimum - w, 0)
     if ph == 0 and pw == 0:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
@@ -40,8 +41,8 @@ def forward(model, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The model's raw prediction for ``image`` with ``mask`` hidden, at the input's size. Keeps the
     autograd graph (training calls it too)."""
     h, w = image.shape[-2:]
-    multiple = model.size_multiple
-    return model(pad_to_multiple(hide(image, mask), multiple), pad_to_multiple(mask, multiple))[..., :h, :w]
+    size = model.size_multiple, model.min_size
+    return model(pad_to_multiple(hide(image, mask), *size), pad_to_multiple(mask, *size))[..., :h, :w]
 
 
 def composite(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ def app_url():
 def test_paint_a_stroke_and_fill_it(app_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.exists(), ".ci/run installs Debian's chromium package"
+    assert CHROMIUM.exists(), "make test installs Debian's chromium package"
     rgb = read_image(shared("bsds500", "test", "100007.jpg"))
     Image.fromarray(rgb).save(tmp_path / "photo.png")
     with sync_playwright() as p:

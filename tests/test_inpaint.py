@@ -47,6 +47,7 @@ def test_empty_mask_returns_the_image():
 def test_pad_to_multiple_handles_tiny_images():
     assert pad_to_multiple(torch.rand(1, 3, 5, 7), 8).shape == (1, 3, 8, 8)
     assert pad_to_multiple(torch.rand(1, 3, 1, 1), 8).shape == (1, 3, 8, 8)
+    assert pad_to_multiple(torch.rand(1, 3, 5, 20), 8, 16).shape == (1, 3, 16, 24)
     x = torch.rand(1, 3, 16, 16)
     assert pad_to_multiple(x, 8) is x
 

@@ -114,3 +114,36 @@ def test_a_symlink_loop_is_one_line(tmp_path):
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
     result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea", "-o", tmp_path / "loop.png")
     assert one_line_error(result), result.stderr
+
+
+def test_results_keep_profile_exif_transparency_and_16_bits(tmp_path):
+    """A filled photo keeps what its file carried, where the output format can hold it."""
+    import cv2
+    from PIL import ImageCms
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    hole = np.zeros((40, 60), bool)
+    hole[10:20, 20:40] = True
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    Image.fromarray(rgb).save(tmp_path / "phone.jpg", icc_profile=icc, exif=exif.tobytes(), quality=95)
+    rgba = np.dstack([rgb, rng.integers(0, 256, (40, 60), dtype=np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "layer.png")
+    deep = rng.integers(0, 65536, (40, 60, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "scan.png"), deep[..., ::-1])
+    for name, out in (("phone.jpg", "phone-out.jpg"), ("layer.png", "layer-out.png"), ("scan.png", "scan-out.png")):
+        result = run_cli("inpaint", tmp_path / name, "--mask", tmp_path / "mask.png", "--model", "telea",
+                         "-o", tmp_path / out)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    phone = Image.open(tmp_path / "phone-out.jpg")
+    assert phone.info["icc_profile"] == icc and phone.getexif()[0x010F] == "TestCam"
+    layer = np.asarray(Image.open(tmp_path / "layer-out.png"))
+    np.testing.assert_array_equal(layer[~hole], rgba[~hole])  # colour under transparency too
+    assert (layer[hole, 3] == 255).all()  # the fill is opaque
+    scan = cv2.imread(str(tmp_path / "scan-out.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert scan.dtype == np.uint16
+    np.testing.assert_array_equal(scan[~hole], deep[~hole])
+    assert (scan[hole] % 257 == 0).all()  # the 8-bit fill, scaled to 16 bits

@@ -267,7 +267,11 @@ def test_a_stop_keeps_the_best_model(photo_dirs, tmp_path, stop):
         "--set", "batch_size=2", "--set", "val_count=2", "--set", f"workers={int(stop != 'ctrl-c')}",
         "--set", "val_every=1", "--set", "model_args={width: 8}", "--set", "patience=0",
     ]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # The child gets Ctrl-C's default disposition even when this runner was started with it ignored.
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     best = tmp_path / "landscape-unet" / "checkpoints" / "best.ckpt"
     deadline = time.time() + 300
     while not best.exists() and time.time() < deadline and proc.poll() is None:
@@ -296,10 +300,15 @@ def test_ctrl_c_during_a_checkpoint_save_waits_for_the_save(tmp_path, monkeypatc
         real_save(obj, handle)
 
     monkeypatch.setattr(torch, "save", interrupted_save)
-    with pytest.raises(KeyboardInterrupt):
-        AtomicCheckpointIO().save_checkpoint({"w": torch.arange(5.0)}, tmp_path / "last.ckpt")
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the runner ignores Ctrl-C
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            AtomicCheckpointIO().save_checkpoint({"w": torch.arange(5.0)}, tmp_path / "last.ckpt")
+        restored = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, outer)
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["w"].tolist() == [0, 1, 2, 3, 4]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert restored is signal.default_int_handler
 
 
 def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

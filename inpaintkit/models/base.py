@@ -5,6 +5,7 @@ the runner (:mod:`inpaintkit.runner`) has already hidden the hole, padded to ``s
 will crop and composite. Besides ``forward`` a generator declares:
 
 - ``size_multiple``: the input's height and width must be multiples of it;
+- ``min_size``: and at least this many pixels (the runner pads smaller photos up to it);
 - ``not_exportable_because``: ``None`` when it exports to ONNX, else the reason in words;
 - ``learned``: ``False`` for classical methods (no weights to train, save or export);
 - ``task``: what it computes (``inpaint`` until trained weights say otherwise);
@@ -23,6 +24,7 @@ from torch import nn
 
 class Generator(nn.Module):
     size_multiple: int = 1
+    min_size: int = 1
     not_exportable_because: str | None = None
     learned: ClassVar[bool] = True
     task: str = "inpaint"

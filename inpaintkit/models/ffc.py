@@ -38,6 +38,7 @@ class FFCGenerator(Generator):
 
     builder = "ffc"
     size_multiple = 8
+    min_size = 16  # two pixels at 1/8 scale, the least the reflect padding there accepts
 
     def __init__(
         self,

@@ -53,7 +53,7 @@ class TexturedGenerator(Generator):
         if not sigma > 0 or not 0 <= texture <= 2 or texture_pixels < 4096:
             raise ValueError("sigma must be positive, texture in [0, 2], texture_pixels at least 4096")
         self.network = network
-        self.size_multiple = network.size_multiple
+        self.size_multiple, self.min_size = network.size_multiple, network.min_size
         self.sigma, self.texture, self.patch_size, self.seed = sigma, texture, patch_size, seed
         self.texture_pixels = texture_pixels
 

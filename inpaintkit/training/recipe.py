@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import math
 import os
 import typing
@@ -15,6 +16,7 @@ import torch
 import yaml
 
 from inpaintkit import losses
+from inpaintkit.data import MAX_TILE
 from inpaintkit.errors import InpaintError
 from inpaintkit.tasks import Task
 from inpaintkit.training.callbacks import LOGGERS
@@ -22,7 +24,6 @@ from inpaintkit.training.optim import OPTIMIZERS, SCHEDULERS, OptimizerRecipe, S
 
 # Lightning's precision names.
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
-MAX_SIZE = 4096  # the largest training crop
 
 
 @dataclass
@@ -146,8 +147,8 @@ class TrainConfig:
         for key in ("workers", "val_every", "patience"):
             if getattr(self, key) < 0:
                 raise InpaintError(f"{key} must be 0 or more, got {getattr(self, key)}")
-        if self.size > MAX_SIZE:
-            raise InpaintError(f"size {self.size} is over {MAX_SIZE} px; train on crops and fill any size later")
+        if self.size > MAX_TILE:
+            raise InpaintError(f"size {self.size} is over {MAX_TILE} px; train on crops and fill any size later")
         if self.max_steps == 0 or self.max_steps < -1:
             raise InpaintError(f"max_steps must be -1 (no limit) or at least 1, got {self.max_steps}")
         if self.precision not in PRECISIONS:
@@ -162,6 +163,8 @@ class TrainConfig:
             raise InpaintError(f"unknown scheduler {self.scheduler!r}; choose from {', '.join(SCHEDULERS)}")
         if self.logger not in LOGGERS:
             raise InpaintError(f"unknown logger {self.logger!r}; choose from {', '.join(LOGGERS)}")
+        if self.logger in ("wandb", "mlflow") and importlib.util.find_spec(self.logger) is None:
+            raise InpaintError(f"logger {self.logger} is not installed: pip install 'inpaintkit[tracking]'")
         if self.adversarial not in losses.ADVERSARIAL_KINDS:
             raise InpaintError(
                 f"unknown adversarial loss {self.adversarial!r}; choose from {', '.join(losses.ADVERSARIAL_KINDS)}"

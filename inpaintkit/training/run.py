@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,7 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
         task=task,
     )  # fmt: skip
     run_dir = _run_dir(config, resume)
+    new_run = not run_dir.exists()
     adversarial = config.discriminator is not None
     module.run_dir = run_dir
     if resume is None and config.init:
@@ -110,6 +112,10 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
         if not trainer.interrupted:
             raise
         interrupted = True
+    except Exception:
+        if new_run and trainer.is_global_zero and not (run_dir / "checkpoints").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # a run that failed before learning anything
+        raise
     finally:
         if not handed_down:
             os.environ.pop("INPAINTKIT_RUN_DIR", None)

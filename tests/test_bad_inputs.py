@@ -1,0 +1,138 @@
+"""Every command against a table of bad values: one line on stderr, no traceback, a non-zero exit,
+and no file created. The CLI runs in this process (``cli.main`` with patched ``argv``), so an
+unexpected exception fails the test with its traceback instead of hiding in a subprocess."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpaintkit import cli
+
+from .conftest import REPO
+
+RECIPE = str(REPO / "configs" / "landscape-unet.yaml")
+TRAIN = ["train", "--config", RECIPE, "--data", "photos", "--out", "runs", "--max-steps", "2"]
+EVAL = ["eval", "--model", "telea", "--masks", "center"]
+
+BAD = {
+    "inpaint: missing mask": ["inpaint", "photo.png", "--mask", "nothing.png", "-o", "out.png"],
+    "inpaint: mask of another size": ["inpaint", "photo.png", "--mask", "small.png", "-o", "out.png"],
+    "inpaint: output is the input": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "photo.png"],
+    "inpaint: output in a symlink loop": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "loop/out.png"],
+    "inpaint: unknown model": ["inpaint", "photo.png", "--mask", "mask.png", "--model", "nosuch", "-o", "out.png"],
+    "inpaint: max side 0": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--max-side", "0"],
+    "inpaint: bad strategy": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--strategy", "x"],
+    "inpaint: not an image": ["inpaint", "notes.txt", "--mask", "mask.png", "-o", "out.png"],
+    "masks: size 1e6": ["masks", "lama-thick", "--size", "1000000", "--count", "1", "--out", "m"],
+    "masks: no count": ["masks", "lama-thick", "--count", "0", "--out", "m"],
+    "masks: unknown preset": ["masks", "nosuch", "--out", "m"],
+    "prepare: split nan": ["prepare", "photos", "dst", "--split", "nan,0.1,0.1"],
+    "prepare: size 1e5": ["prepare", "photos", "dst", "--size", "100000"],
+    "prepare: bad mode": ["prepare", "photos", "dst", "--mode", "banana"],
+    "train: missing recipe": ["train", "--config", "nothing.yaml", "--data", "photos", "--out", "runs"],
+    "train: lr nan": [*TRAIN, "--set", "lr=.nan"],
+    "train: workers -1": [*TRAIN, "--set", "workers=-1"],
+    "train: precision banana": [*TRAIN, "--set", "precision=banana"],
+    "train: size 1e5": [*TRAIN, "--set", "size=100000"],
+    "train: width 1e6": [*TRAIN, "--set", "model_args={width: 1000000}"],
+    "train: width -5": [*TRAIN, "--set", "model_args={width: -5}"],
+    "train: max_steps 0": [*TRAIN[:-2], "--set", "max_steps=0"],
+    "train: out under a file": [*TRAIN[:-4], "--out", "notes.txt/runs"],
+    "train: devices 99": [*TRAIN, "--set", "devices=99"],
+    "bench: missing data": ["bench", "--methods", "telea", "--data", "nothing", "--out", "b"],
+    "bench: n 0": ["bench", "--methods", "telea", "--data", "photos", "--out", "b", "--n", "0"],
+    "bench: unknown method": ["bench", "--methods", "nosuch", "--data", "photos", "--out", "b"],
+    "eval: missing data": [*EVAL, "--data", "nothing", "--out", "r.json"],
+    "eval: report over a photo": [*EVAL, "--data", "photos", "--out", "photo.png"],
+    "export: classical method": ["export", "--model", "telea", "--output", "m.onnx"],
+    "export: missing weights": ["export", "--model", "nothing.safetensors", "--output", "m.onnx"],
+    "apply: missing input": ["apply", "nothing.png", "--model", "telea", "--output", "o.png"],
+}  # fmt: skip
+for logger in ("wandb", "mlflow"):
+    if importlib.util.find_spec(logger) is None:
+        BAD[f"train: {logger} logger without its extra"] = [*TRAIN, "--set", f"logger={logger}"]
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    mask = np.zeros((40, 48), np.uint8)
+    mask[10:20, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    Image.fromarray(mask[:20, :20]).save(tmp_path / "small.png")
+    (tmp_path / "photos").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("not a photo\n")
+    os.symlink("loop", tmp_path / "loop")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def listing(root) -> dict[str, int]:
+    """Every path under ``root`` with its size (links not followed)."""
+    return {
+        os.path.join(folder, name): os.lstat(os.path.join(folder, name)).st_size
+        for folder, dirs, files in os.walk(root)
+        for name in dirs + files
+    }
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_values_give_one_line_and_create_nothing(case, workspace, monkeypatch, capsys):
+    before = listing(workspace)
+    monkeypatch.setattr(sys, "argv", ["inpaintkit", *BAD[case]])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    err = capsys.readouterr().err
+    assert stop.value.code not in (0, None), err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning: ")]
+    assert "Traceback" not in err
+    if lines[0].startswith("Usage:"):  # click's usage errors: a usage line, a hint, a boxed message
+        assert stop.value.code == 2
+    else:
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert listing(workspace) == before
+
+
+def test_a_run_that_fails_before_learning_leaves_no_folder(workspace, monkeypatch):
+    import lightning as L
+
+    from inpaintkit.training import TrainConfig, train
+
+    def failing_fit(self, *args, **kwargs):
+        (Path(self.default_root_dir) / "tensorboard").mkdir(parents=True)  # what a logger makes first
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(L.Trainer, "fit", failing_fit)
+    config = TrainConfig(
+        name="broken", model="unet", model_args={"width": 8}, data="photos", val_data=None, size=32, batch_size=2,
+        workers=0, max_steps=2, out="runs",
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(config)
+    assert not (workspace / "runs" / "broken").exists()
+    (workspace / "runs" / "broken").mkdir()  # someone's folder: the next run is broken-2, and only it goes
+    with pytest.raises(RuntimeError):
+        train(config)
+    assert os.listdir(workspace / "runs") == ["broken"]
+
+
+@pytest.mark.parametrize("side", [1, 3, 8, 15])
+def test_photos_of_a_few_pixels_are_filled_by_the_default(side):
+    import inpaintkit
+
+    image = np.random.default_rng(side).integers(0, 256, (side, side + 1, 3), dtype=np.uint8)
+    hole = np.zeros((side, side + 1), bool)
+    hole[side // 2, side // 2] = True
+    out = inpaintkit.inpaint(image, hole)
+    assert out.shape == image.shape
+    np.testing.assert_array_equal(out[~hole], image[~hole])
