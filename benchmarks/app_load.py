@@ -1,6 +1,7 @@
 """Load test of the HTTP endpoint: many requests, a few at a time, mixed photo sizes and methods.
 
     python benchmarks/app_load.py [--requests 200] [--concurrency 8] [--methods telea,navier-stokes,default]
+    python benchmarks/app_load.py --large 16   # memory: 16 simultaneous uploads of a 39-megapixel photo
 
 Starts the app in this process on a free local port, sends ``--requests`` multipart requests from
 ``--concurrency`` client threads, and prints a table: errors, p50/p95/max latency, throughput and
@@ -28,12 +29,17 @@ from common import machine, save, table  # noqa: E402
 SIZES = ((96, 128), (192, 256), (384, 512), (600, 800))
 
 
-def rss_mb() -> float:
-    """Resident memory of this process in MB (Linux)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory of this process in MB (Linux); ``VmHWM`` for its peak so far."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def reset_peak() -> None:
+    """Start ``VmHWM`` again from the current resident memory (Linux 4.0+)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def free_port() -> int:
@@ -117,12 +123,49 @@ def serve_and_load(requests: int, concurrency: int, methods: list[str], sizes=SI
         demo.close()
 
 
+def large_uploads(uploads: int, app_concurrency: int = 2, size: tuple[int, int] = (5400, 7200)) -> dict:
+    """``uploads`` simultaneous requests with a ``size`` photo (39 megapixels by default): the app's
+    peak resident memory above its idle level, which ``--concurrency`` should bound."""
+    from inpaintkit.app import launch
+
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32) / max(h, w)
+    image = (np.stack([x, y, (x + y) / 2], axis=2) * 255).astype(np.uint8)  # compresses to a few MB
+    hole = np.zeros((h, w), bool)
+    hole[h // 2 : h // 2 + 64, w // 2 : w // 2 + 64] = True
+    upload = [(_png(image), _png(hole.astype(np.uint8) * 255), image, hole)]
+    demo, url = launch(port=free_port(), block=False, concurrency=app_concurrency, max_upload_mb=100)
+    try:
+        run_load(url, 1, 1, ["telea"], upload)  # warm-up
+        idle = rss_mb()
+        reset_peak()
+        stats = run_load(url, uploads, uploads, ["telea"], upload)
+        stats.update(idle_mb=idle, peak_mb=rss_mb("VmHWM"), photo=f"{w}x{h}", app_concurrency=app_concurrency)
+        return stats
+    finally:
+        demo.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--methods", default="telea,navier-stokes,mean-fill")
+    parser.add_argument("--large", type=int, default=0, help="instead: this many 39-megapixel uploads at once")
     args = parser.parse_args()
+    if args.large:
+        rows = []
+        for app_concurrency in (1, 2, 4):
+            stats = large_uploads(args.large, app_concurrency)
+            rows.append([
+                str(app_concurrency), str(args.large), stats["photo"], str(len(stats["errors"])),
+                f"{stats['max_s']:.1f}", f"{stats['idle_mb']:.0f}", f"{stats['peak_mb']:.0f}",
+                f"{stats['peak_mb'] - stats['idle_mb']:.0f}",
+            ])  # fmt: skip
+        header = ["--concurrency", "uploads at once", "photo", "errors", "max s", "idle MB", "peak MB", "peak - idle"]
+        print(f"{machine()}\n")
+        print(table(header, rows))
+        return
     stats = serve_and_load(args.requests, args.concurrency, args.methods.split(","))
     header = ["requests", "at a time", "errors", "p50 s", "p95 s", "max s", "req/s", "RSS before MB", "RSS after MB"]
     row = [

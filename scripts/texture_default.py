@@ -1,7 +1,7 @@
 """Make the bundled default textured: the current default network's structure with PatchMatch's
 texture (``ffc-textured``), keeping the network's weights and its card's training record.
 
-    python scripts/texture_default.py --sigma 3 --texture 0.7 --bench B-bsds --bench B-celeba
+    python scripts/texture_default.py --sigma 2.5 --texture 0.8 --reach 16 --bench B-bsds --bench B-celeba
 
 Writes inpaintkit/weights/default.safetensors and default.json; run it once on an ``ffc`` default.
 """
@@ -20,7 +20,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sigma", type=float, required=True, help="px of the Gaussian between structure and texture")
     parser.add_argument("--texture", type=float, required=True, help="weight of PatchMatch's high frequencies")
-    parser.add_argument("--bench", type=Path, action="append", default=[], help="bench output folders")
+    parser.add_argument("--reach", type=float, required=True, help="px around the hole whose detail energy caps it")
+    parser.add_argument(
+        "--bench", type=Path, action="append", default=[], help="bench folders of this model (written with --out first)"
+    )
     parser.add_argument("--tuning", default="", help="how sigma and texture were chosen")
     parser.add_argument("--out", type=Path, default=bundled_weights(), help="where to write (default: bundled)")
     args = parser.parse_args()
@@ -28,14 +31,18 @@ def main() -> None:
     network = current.network if current.config["model"] == "ffc-textured" else current
     if network.config["model"] != "ffc":
         parser.error(f"the bundled default is {current.config['model']!r}, not an ffc network to texture")
-    model = create_model("ffc-textured", **network.config["kwargs"], sigma=args.sigma, texture=args.texture).eval()
+    model = create_model(
+        "ffc-textured", **network.config["kwargs"], sigma=args.sigma, texture=args.texture, reach=args.reach
+    ).eval()
     model.network.load_state_dict(network.state_dict())
     card = {k: v for k, v in current.card.items() if k not in ("format", "model", "kwargs", "parameters", "bench")}
     card["texture"] = {
-        "method": "blur(network, sigma) + texture * (patchmatch - blur(patchmatch, sigma)); PatchMatch: PyPatchMatch "
-        "2.2, patch radius 3, seed 0, on the hole's bounding window",
+        "method": "blur(network, sigma) + texture * w * (patchmatch - blur(patchmatch, sigma)), w matching the "
+        "detail's local energy to the known pixels' within reach px; PatchMatch: PyPatchMatch 2.2, patch radius 3, "
+        "seed 0, on the hole's bounding window",
         "sigma": args.sigma,
         "texture": args.texture,
+        "reach": args.reach,
         "tuning": args.tuning,
     }
     card["bench"] = {}
@@ -43,7 +50,7 @@ def main() -> None:
         report = json.loads((folder / "results.json").read_text())
         card["bench"][folder.name] = {
             "protocol": report["protocol"], "preparation": report["preparation"], "images": len(report["images"]),
-            "results": report["results"],
+            "results": [{**row, "method": "default"} for row in report["results"]],
         }  # fmt: skip
     target = save_model(model, args.out, card)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and {target.with_suffix('.json')}")

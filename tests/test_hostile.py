@@ -91,3 +91,53 @@ def test_weights_saved_from_a_sane_model_still_load(tmp_path):
     model = create_model("unet", width=4).eval()
     again = load_weights(save_model(model, tmp_path / "ok.safetensors"))
     assert again.config == model.config
+
+
+def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_header(tmp_path):
+    """``Inpainter.run`` decodes in the semaphore: with one slot, never two photos at once; a photo
+    over ``max_pixels`` is refused before its pixels are decoded."""
+    import threading
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from inpaintkit.app import Inpainter
+    from inpaintkit.io import read_image
+
+    inpainter = Inpainter(concurrency=1, max_pixels=10_000)
+    decoding, most = [0], [0]
+    lock = threading.Lock()
+
+    def read():
+        with lock:
+            decoding[0] += 1
+            most[0] = max(most[0], decoding[0])
+        time.sleep(0.05)
+        image, hole = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool)
+        hole[2:4, 2:4] = True
+        with lock:
+            decoding[0] -= 1
+        return image, hole
+
+    threads = [threading.Thread(target=inpainter.run, args=(read, "telea", "original")) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+    Image.new("RGB", (200, 100)).save(tmp_path / "big.png")
+    opened = []
+    real_load = Image.Image.load
+
+    def spying_load(self):
+        opened.append(self.size)
+        return real_load(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Image.Image, "load", spying_load)
+        with pytest.raises(InpaintError, match="over the limit"):
+            inpainter.run(
+                lambda: (read_image(tmp_path / "big.png", max_pixels=inpainter.max_pixels), None), "telea", "original"
+            )
+    assert opened == []  # refused from the header

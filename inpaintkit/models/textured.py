@@ -4,9 +4,10 @@ A network trained with pixel and perceptual losses places edges and colours well
 it cannot know into a soft blob; PatchMatch (Barnes et al., 2009) copies sharp texture from the
 known pixels but places it with no idea of the scene. :class:`TexturedGenerator` takes the low
 frequencies of the network's fill (a Gaussian of ``sigma`` px) and adds the high frequencies of a
-PatchMatch fill of the same hole, scaled by ``texture``:
+PatchMatch fill of the same hole, scaled by ``texture`` and matched in local energy to the photo's
+own detail around the hole (so smooth skin or sky near the hole gets little copied texture):
 
-    fill = blur(network) + texture * (patchmatch - blur(patchmatch))
+    fill = blur(network) + texture * w * (patchmatch - blur(patchmatch))
 
 The Gaussian also removes the network's faint grid (the period-2/4/8 ripple its stride-2 transposed
 convolutions leave). PatchMatch runs on the hole's bounding window, in a thread beside the network;
@@ -43,26 +44,40 @@ class TexturedGenerator(Generator):
     def __init__(
         self,
         network: nn.Module,
-        sigma: float = 3.0,
-        texture: float = 0.7,
+        sigma: float = 2.5,
+        texture: float = 0.8,
         patch_size: int = 3,
         seed: int = 0,
         texture_pixels: int = 512 * 512,
+        reach: float = 16.0,
     ):
         super().__init__()
-        if not sigma > 0 or not 0 <= texture <= 2 or texture_pixels < 4096:
-            raise ValueError("sigma must be positive, texture in [0, 2], texture_pixels at least 4096")
+        if not sigma > 0 or not 0 <= texture <= 2 or texture_pixels < 4096 or not reach > 0:
+            raise ValueError("sigma and reach must be positive, texture in [0, 2], texture_pixels at least 4096")
         self.network = network
         self.size_multiple, self.min_size = network.size_multiple, network.min_size
         self.sigma, self.texture, self.patch_size, self.seed = sigma, texture, patch_size, seed
-        self.texture_pixels = texture_pixels
+        self.texture_pixels, self.reach = texture_pixels, reach
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         pending = [_TEXTURE_THREAD.submit(self._detail, i, m) for i, m in zip(image, mask, strict=True)]
         pred = self.network(image, mask)
-        structure = gaussian_blur(mask * pred + (1 - mask) * image, self.sigma)
+        composite = mask * pred + (1 - mask) * image
+        structure = gaussian_blur(composite, self.sigma)
         detail = torch.stack([p.result() for p in pending]).to(pred)
-        return structure + self.texture * detail
+        return structure + self.texture * self._matched(detail, composite - structure, mask)
+
+    def _matched(self, detail: torch.Tensor, own: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``detail`` no stronger than the photo's own detail around the hole: PatchMatch may copy
+        hair into skin or branches into sky; its local energy is scaled down to the energy of the
+        known pixels within about ``reach`` px (normalised Gaussian averages)."""
+
+        def local_mean(energy: torch.Tensor, weight: torch.Tensor, sigma: float) -> torch.Tensor:
+            return gaussian_blur(energy * weight, sigma) / gaussian_blur(weight, sigma).clamp_min(1e-6)
+
+        around = local_mean(own.square().mean(1, keepdim=True), 1 - mask, self.reach)
+        copied = local_mean(detail.square().mean(1, keepdim=True), mask, 4.0)
+        return detail * (around / (copied + 1e-6)).sqrt().clamp(max=1.0)
 
     @torch.no_grad()
     def _detail(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -97,10 +112,12 @@ def ffc_textured(
     blocks: int = 6,
     global_ratio: float = 0.75,
     prefill: str = "biharmonic",
-    sigma: float = 3.0,
-    texture: float = 0.7,
+    sigma: float = 2.5,
+    texture: float = 0.8,
     patch_size: int = 3,
     seed: int = 0,
+    reach: float = 16.0,
 ) -> TexturedGenerator:
     """The ffc network's structure with PatchMatch's texture (the bundled default's architecture)."""
-    return TexturedGenerator(FFCGenerator(width, blocks, global_ratio, 3, prefill), sigma, texture, patch_size, seed)
+    network = FFCGenerator(width, blocks, global_ratio, 3, prefill)
+    return TexturedGenerator(network, sigma, texture, patch_size, seed, reach=reach)
