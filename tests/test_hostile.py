@@ -94,8 +94,8 @@ def test_weights_saved_from_a_sane_model_still_load(tmp_path):
 
 
 def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_header(tmp_path):
-    """``Inpainter.run`` decodes in the semaphore: with one slot, never two photos at once; a photo
-    over ``max_pixels`` is refused before its pixels are decoded."""
+    """``Inpainter.run`` decodes, fills and encodes in the semaphore: with one slot, never two
+    photos at once; a photo over ``max_pixels`` is refused before its pixels are decoded."""
     import threading
     import time
 
@@ -106,26 +106,28 @@ def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_head
     from inpaintkit.io import read_image
 
     inpainter = Inpainter(concurrency=1, max_pixels=10_000)
-    decoding, most = [0], [0]
+    holding, most = [0], [0]  # requests between decoding their photo and encoding their result
     lock = threading.Lock()
 
     def read():
         with lock:
-            decoding[0] += 1
-            most[0] = max(most[0], decoding[0])
-        time.sleep(0.05)
+            holding[0] += 1
+            most[0] = max(most[0], holding[0])
         image, hole = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool)
         hole[2:4, 2:4] = True
-        with lock:
-            decoding[0] -= 1
         return image, hole
 
-    threads = [threading.Thread(target=inpainter.run, args=(read, "telea", "original")) for _ in range(6)]
+    def deliver(hole, result, seconds):
+        time.sleep(0.05)  # encoding the result
+        with lock:
+            holding[0] -= 1
+
+    threads = [threading.Thread(target=inpainter.run, args=(read, "telea", "original", deliver)) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert most[0] == 1
+    assert most[0] == 1 and holding[0] == 0
     Image.new("RGB", (200, 100)).save(tmp_path / "big.png")
     opened = []
     real_load = Image.Image.load
@@ -138,6 +140,9 @@ def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_head
         patch.setattr(Image.Image, "load", spying_load)
         with pytest.raises(InpaintError, match="over the limit"):
             inpainter.run(
-                lambda: (read_image(tmp_path / "big.png", max_pixels=inpainter.max_pixels), None), "telea", "original"
+                lambda: (read_image(tmp_path / "big.png", max_pixels=inpainter.max_pixels), None),
+                "telea",
+                "original",
+                deliver,
             )
     assert opened == []  # refused from the header
