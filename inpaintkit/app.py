@@ -21,13 +21,12 @@ import numpy as np
 
 from inpaintkit.errors import InpaintError
 from inpaintkit.inference import STRATEGIES, InpaintOptions, inpaint_array, prepare
-from inpaintkit.io import read_image, read_mask, write_image
+from inpaintkit.io import APP_MAX_PIXELS, read_image, read_mask, write_image
 from inpaintkit.loading import DEFAULT_MODEL, load_model
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names
 
 QUICK_MASKS = ("none", "center", "blocks", "strokes")
-APP_MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger uploads are refused from their header
 
 
 class Inpainter:
@@ -246,9 +245,11 @@ def launch(
     concurrency: int = 2,
     backend: str = "torch",
     block: bool = True,
-    max_pixels: int = APP_MAX_PIXELS,
+    max_pixels: int = 0,
 ):
-    """Start the app. Returns ``(demo, local_url)`` when ``block`` is False (tests)."""
+    """Start the app (``max_pixels`` 0: 40 megapixels). Returns ``(demo, local_url)`` when ``block``
+    is False (tests)."""
+    max_pixels = max_pixels or APP_MAX_PIXELS
     if min(concurrency, max_upload_mb, max_pixels) < 1:
         raise InpaintError("concurrency, max upload MB and max pixels must each be at least 1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

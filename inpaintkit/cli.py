@@ -274,7 +274,7 @@ def app_command(
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted, in MB.")] = 25,
     concurrency: Annotated[int, typer.Option(help="Requests filled at the same time.")] = 2,
     backend: Annotated[str, typer.Option(help="torch, onnx or auto for learned models.")] = "torch",
-    max_pixels: Annotated[int, typer.Option(help="Refuse larger photos from their header.")] = 40_000_000,
+    max_pixels: Annotated[int, typer.Option(help="Refuse larger photos from their header (0: 40 MP).")] = 0,
 ) -> None:
     """Serve the web app (paint a hole, get the fill) and POST /api/inpaint."""
     from inpaintkit.app import launch

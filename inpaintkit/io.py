@@ -26,6 +26,7 @@ from inpaintkit.errors import InpaintError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # A 100-megapixel camera is real; anything past this is far more likely a decompression bomb.
 DEFAULT_MAX_PIXELS = 120_000_000
+APP_MAX_PIXELS = 40_000_000  # the app's default: larger uploads are refused from their header
 _PIL_LIMIT_LOCK = threading.Lock()
 _WRITE_OPTIONS = {
     ".png": ("PNG", {"compress_level": 4}),
@@ -72,7 +73,9 @@ def _open(path: str | os.PathLike, max_pixels: int) -> Image.Image:
         warnings.warn(f"{path}: has {img.n_frames} frames; using the first", stacklevel=3)
     try:
         img.load()
+        rotated = img.getexif().get(0x0112, 1) != 1
         img = ImageOps.exif_transpose(img)
+        img.info["inpaintkit_rotated"] = rotated
     except (OSError, SyntaxError, ValueError) as exc:
         raise InpaintError(f"{path}: truncated or corrupt image ({exc})") from None
     return img
@@ -123,28 +126,36 @@ def read_photo(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     rgba = None
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
-    keep = Keep(img.info.get("icc_profile") or None, exif.tobytes() if len(exif) else None, rgba, _deep_pixels(path))
-    return _to_rgb_array(img), keep
+    icc = img.info.get("icc_profile") or None
+    if icc is not None and icc[16:20] != b"RGB ":  # a CMYK or grey profile does not describe RGB pixels
+        icc = None
+    deep = _deep_pixels(path) if rgba is None and not img.info.get("inpaintkit_rotated") else None
+    return _to_rgb_array(img), Keep(icc, exif.tobytes() if len(exif) else None, rgba, deep)
 
 
 def _deep_pixels(path: str | os.PathLike) -> np.ndarray | None:
-    """The 16-bit pixels of a 16-bit PNG or TIFF (Pillow reads 16-bit colour as 8-bit), else None."""
-    if Path(path).suffix.lower() not in (".png", ".tif", ".tiff"):
+    """The 16-bit pixels of a 16-bit PNG (Pillow reads 16-bit colour as 8-bit), else None."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        return None
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    if len(header) < 26 or header[24] != 16:  # the IHDR chunk's bit depth
         return None
     import cv2
 
-    deep = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if deep is None or deep.dtype != np.uint16 or deep.ndim not in (2, 3) or deep.shape[-1:] == (4,):
+    deep = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # as stored: no EXIF rotation
+    if deep is None or deep.dtype != np.uint16 or not (deep.ndim == 2 or deep.shape[2] == 3):
         return None
     return deep if deep.ndim == 2 else np.ascontiguousarray(deep[..., ::-1])  # BGR -> RGB
 
 
 def write_photo(path: str | os.PathLike, rgb: np.ndarray, keep: Keep, hole: np.ndarray, *, inputs: tuple = ()) -> Path:
     """Write an inpainted ``rgb`` with what ``keep`` holds of the original: its 16-bit pixels outside
-    ``hole`` (PNG, TIFF), its transparency outside the hole (PNG, WebP, TIFF; the fill is opaque),
+    ``hole`` (PNG), its transparency outside the hole (PNG, WebP, TIFF; the fill is opaque),
     its ICC profile and EXIF (where the format has them)."""
     suffix = Path(path).suffix.lower()
-    if keep.deep is not None and suffix in (".png", ".tif", ".tiff") and keep.deep.shape[:2] == rgb.shape[:2]:
+    if keep.deep is not None and suffix == ".png" and keep.deep.shape[:2] == rgb.shape[:2]:
         deep = keep.deep.copy()
         fill = rgb.astype(np.uint16) * 257
         deep[hole] = fill[hole] if deep.ndim == 3 else _luma16(fill)[hole]
@@ -341,7 +352,7 @@ def write_image(
     if picture.mode == "RGBA" and fmt in ("JPEG", "BMP"):
         picture = Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert("RGB")
     extra = {"icc_profile": icc} if icc and fmt != "BMP" else {}
-    if exif and fmt != "BMP":
+    if exif and fmt != "BMP" and not (fmt == "JPEG" and len(exif) > 65533):  # JPEG's APP1 segment limit
         extra["exif"] = exif
     try:
         with atomic_write(path) as handle:

@@ -49,16 +49,15 @@ def grid_ripple(image: torch.Tensor, sigma: float = 3.0, periods: tuple[int, ...
     pattern is no grid). White noise gives about 3; a grid you can see, tens."""
     from inpaintkit.filters import gaussian_blur, grayscale
 
-    luma = grayscale(image.float())[0, 0] * 255
+    step = math.lcm(*periods)
+    h, w = image.shape[-2:]
+    if h < step or w < step:
+        raise ValueError(f"grid_ripple needs at least {step}x{step} px, got {w}x{h}")
+    luma = grayscale(image[..., : h - h % step, : w - w % step].float())[0, 0] * 255
     detail = luma - gaussian_blur(luma[None, None], sigma)[0, 0]
     spectrum = torch.fft.fft2(detail - detail.mean()).abs()
-    h, w = spectrum.shape
-    peaks = [
-        spectrum[i, j]
-        for p in periods
-        if h % p == 0 and w % p == 0
-        for i, j in ((h // p, 0), (0, w // p), (h // p, w // p))
-    ]
+    h, w = spectrum.shape  # multiples of every period (cropped above)
+    peaks = [spectrum[i, j] for p in periods for i, j in ((h // p, 0), (0, w // p), (h // p, w // p))]
     rounding = math.sqrt(h * w / 12 * math.log(2))  # median |FFT| of uniform rounding to 1 level
     return float(max(peaks) / max(float(spectrum.median()), rounding))
 

@@ -18,46 +18,86 @@ from inpaintkit import cli
 from .conftest import REPO
 
 RECIPE = str(REPO / "configs" / "landscape-unet.yaml")
-TRAIN = ["train", "--config", RECIPE, "--data", "photos", "--out", "runs", "--max-steps", "2"]
+TRAIN = ["train", "--config", RECIPE, "--data", "photos", "--set", "val_data=null", "--out", "runs", "--max-steps", "2"]
+BENCH = ["bench", "--masks", "center", "--out", "b"]
 EVAL = ["eval", "--model", "telea", "--masks", "center"]
 
-BAD = {
-    "inpaint: missing mask": ["inpaint", "photo.png", "--mask", "nothing.png", "-o", "out.png"],
-    "inpaint: mask of another size": ["inpaint", "photo.png", "--mask", "small.png", "-o", "out.png"],
-    "inpaint: output is the input": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "photo.png"],
-    "inpaint: output in a symlink loop": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "loop/out.png"],
-    "inpaint: unknown model": ["inpaint", "photo.png", "--mask", "mask.png", "--model", "nosuch", "-o", "out.png"],
-    "inpaint: max side 0": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--max-side", "0"],
-    "inpaint: bad strategy": ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--strategy", "x"],
-    "inpaint: not an image": ["inpaint", "notes.txt", "--mask", "mask.png", "-o", "out.png"],
-    "masks: size 1e6": ["masks", "lama-thick", "--size", "1000000", "--count", "1", "--out", "m"],
-    "masks: no count": ["masks", "lama-thick", "--count", "0", "--out", "m"],
-    "masks: unknown preset": ["masks", "nosuch", "--out", "m"],
-    "prepare: split nan": ["prepare", "photos", "dst", "--split", "nan,0.1,0.1"],
-    "prepare: size 1e5": ["prepare", "photos", "dst", "--size", "100000"],
-    "prepare: bad mode": ["prepare", "photos", "dst", "--mode", "banana"],
-    "train: missing recipe": ["train", "--config", "nothing.yaml", "--data", "photos", "--out", "runs"],
-    "train: lr nan": [*TRAIN, "--set", "lr=.nan"],
-    "train: workers -1": [*TRAIN, "--set", "workers=-1"],
-    "train: precision banana": [*TRAIN, "--set", "precision=banana"],
-    "train: size 1e5": [*TRAIN, "--set", "size=100000"],
-    "train: width 1e6": [*TRAIN, "--set", "model_args={width: 1000000}"],
-    "train: width -5": [*TRAIN, "--set", "model_args={width: -5}"],
-    "train: max_steps 0": [*TRAIN[:-2], "--set", "max_steps=0"],
-    "train: out under a file": [*TRAIN[:-4], "--out", "notes.txt/runs"],
-    "train: devices 99": [*TRAIN, "--set", "devices=99"],
-    "bench: missing data": ["bench", "--methods", "telea", "--data", "nothing", "--out", "b"],
-    "bench: n 0": ["bench", "--methods", "telea", "--data", "photos", "--out", "b", "--n", "0"],
-    "bench: unknown method": ["bench", "--methods", "nosuch", "--data", "photos", "--out", "b"],
-    "eval: missing data": [*EVAL, "--data", "nothing", "--out", "r.json"],
-    "eval: report over a photo": [*EVAL, "--data", "photos", "--out", "photo.png"],
-    "export: classical method": ["export", "--model", "telea", "--output", "m.onnx"],
-    "export: missing weights": ["export", "--model", "nothing.safetensors", "--output", "m.onnx"],
-    "apply: missing input": ["apply", "nothing.png", "--model", "telea", "--output", "o.png"],
-}  # fmt: skip
+BAD = {  # case: (what its one line must say, arguments)
+    "inpaint: missing mask": ("file not found", ["inpaint", "photo.png", "--mask", "nothing.png", "-o", "out.png"]),
+    "inpaint: mask of another size": (
+        "mask is 20x20 but the image is 48x40",
+        ["inpaint", "photo.png", "--mask", "small.png", "-o", "out.png"],
+    ),
+    "inpaint: output is the input": (
+        "would overwrite an input",
+        ["inpaint", "photo.png", "--mask", "mask.png", "-o", "photo.png"],
+    ),
+    "inpaint: output in a symlink loop": (
+        "loop/out.png",
+        ["inpaint", "photo.png", "--mask", "mask.png", "-o", "loop/out.png"],
+    ),
+    "inpaint: unknown model": (
+        "unknown model 'nosuch'",
+        ["inpaint", "photo.png", "--mask", "mask.png", "--model", "nosuch", "-o", "out.png"],
+    ),
+    "inpaint: max side 0": (
+        "max side must be",
+        ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--max-side", "0"],
+    ),
+    "inpaint: bad strategy": (
+        "unknown strategy 'x'",
+        ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--strategy", "x"],
+    ),
+    "inpaint: not an image": ("not an image", ["inpaint", "notes.txt", "--mask", "mask.png", "-o", "out.png"]),
+    "masks: size 1e6": (
+        "--size 1 to 16384",
+        ["masks", "lama-thick", "--size", "1000000", "--count", "1", "--out", "m"],
+    ),
+    "masks: no count": ("--count must be positive", ["masks", "lama-thick", "--count", "0", "--out", "m"]),
+    "masks: unknown preset": ("unknown mask preset 'nosuch'", ["masks", "nosuch", "--out", "m"]),
+    "prepare: split nan": (
+        "--split needs three non-negative fractions",
+        ["prepare", "photos", "dst", "--split", "nan,0.1,0.1"],
+    ),
+    "prepare: size 1e5": ("--size must be 8 to 4096", ["prepare", "photos", "dst", "--size", "100000"]),
+    "prepare: bad mode": ("unknown --mode 'banana'", ["prepare", "photos", "dst", "--mode", "banana"]),
+    "train: missing recipe": (
+        "config file not found",
+        ["train", "--config", "nothing.yaml", "--data", "photos", "--out", "runs"],
+    ),
+    "train: lr nan": ("lr = nan", [*TRAIN, "--set", "lr=.nan"]),
+    "train: workers -1": ("workers must be 0 or more", [*TRAIN, "--set", "workers=-1"]),
+    "train: precision banana": ("unknown precision 'banana'", [*TRAIN, "--set", "precision=banana"]),
+    "train: size 1e5": ("size 100000 is over 4096", [*TRAIN, "--set", "size=100000"]),
+    "train: width 1e6": ("over 1,000,000,000", [*TRAIN, "--set", "model_args={width: 1000000}"]),
+    "train: width -5": ("negative dimension", [*TRAIN, "--set", "model_args={width: -5}"]),
+    "train: max_steps 0": ("max_steps must be -1", [*TRAIN[:-2], "--set", "max_steps=0"]),
+    "train: out under a file": ("a file is in the way", [*TRAIN[:-4], "--out", "notes.txt/runs"]),
+    "train: devices 99": ("devices=99", [*TRAIN, "--set", "devices=99"]),
+    "bench: missing data": ("folder not found", [*BENCH, "--methods", "telea", "--data", "nothing"]),
+    "bench: n 0": (
+        "--n must be at least 1",
+        [*BENCH, "--methods", "telea", "--data", "photos", "--n", "0"],
+    ),
+    "bench: unknown method": (
+        "unknown model 'nosuch'",
+        [*BENCH, "--methods", "nosuch", "--data", "photos"],
+    ),
+    "eval: missing data": ("folder not found", [*EVAL, "--data", "nothing", "--out", "r.json"]),
+    "eval: report over a photo": ("the report is JSON", [*EVAL, "--data", "photos", "--out", "photo.png"]),
+    "export: classical method": ("cannot be exported", ["export", "--model", "telea", "--output", "m.onnx"]),
+    "export: missing weights": (
+        "weights file not found",
+        ["export", "--model", "nothing.safetensors", "--output", "m.onnx"],
+    ),
+    "apply: missing input": ("file not found", ["apply", "nothing.png", "--model", "telea", "--output", "o.png"]),
+}
 for logger in ("wandb", "mlflow"):
     if importlib.util.find_spec(logger) is None:
-        BAD[f"train: {logger} logger without its extra"] = [*TRAIN, "--set", f"logger={logger}"]
+        BAD[f"train: {logger} logger without its extra"] = (
+            "pip install 'inpaintkit[tracking]'",
+            [*TRAIN, "--set", f"logger={logger}"],
+        )
 
 
 @pytest.fixture
@@ -89,7 +129,8 @@ def listing(root) -> dict[str, int]:
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_values_give_one_line_and_create_nothing(case, workspace, monkeypatch, capsys):
     before = listing(workspace)
-    monkeypatch.setattr(sys, "argv", ["inpaintkit", *BAD[case]])
+    expected, args = BAD[case]
+    monkeypatch.setattr(sys, "argv", ["inpaintkit", *args])
     with pytest.raises(SystemExit) as stop:
         cli.main()
     err = capsys.readouterr().err
@@ -100,6 +141,7 @@ def test_bad_values_give_one_line_and_create_nothing(case, workspace, monkeypatc
         assert stop.value.code == 2
     else:
         assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert expected in lines[-1 if lines[0].startswith("Usage:") else 0], err
     assert listing(workspace) == before
 
 

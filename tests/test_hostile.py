@@ -129,15 +129,17 @@ def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_head
         t.join()
     assert most[0] == 1 and holding[0] == 0
     Image.new("RGB", (200, 100)).save(tmp_path / "big.png")
+    from PIL import ImageFile
+
     opened = []
-    real_load = Image.Image.load
+    real_load = ImageFile.ImageFile.load  # what decodes a PNG's pixels
 
     def spying_load(self):
         opened.append(self.size)
         return real_load(self)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Image.Image, "load", spying_load)
+        patch.setattr(ImageFile.ImageFile, "load", spying_load)
         with pytest.raises(InpaintError, match="over the limit"):
             inpainter.run(
                 lambda: (read_image(tmp_path / "big.png", max_pixels=inpainter.max_pixels), None),

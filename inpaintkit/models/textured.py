@@ -65,7 +65,7 @@ class TexturedGenerator(Generator):
         composite = mask * pred + (1 - mask) * image
         structure = gaussian_blur(composite, self.sigma)
         detail = torch.stack([p.result() for p in pending]).to(pred)
-        return structure + self.texture * self._matched(detail, composite - structure, mask)
+        return (structure + self.texture * self._matched(detail, composite - structure, mask)).clamp(0, 1)
 
     def _matched(self, detail: torch.Tensor, own: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``detail`` no stronger than the photo's own detail around the hole: PatchMatch may copy

@@ -113,8 +113,8 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
             raise
         interrupted = True
     except Exception:
-        if new_run and trainer.is_global_zero and not (run_dir / "checkpoints").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # a run that failed before learning anything
+        if new_run and trainer.is_global_zero and trainer.global_step == 0:
+            shutil.rmtree(run_dir, ignore_errors=True)  # a run that failed before its first step
         raise
     finally:
         if not handed_down:
