@@ -73,9 +73,7 @@ def _open(path: str | os.PathLike, max_pixels: int) -> Image.Image:
         warnings.warn(f"{path}: has {img.n_frames} frames; using the first", stacklevel=3)
     try:
         img.load()
-        rotated = img.getexif().get(0x0112, 1) != 1
         img = ImageOps.exif_transpose(img)
-        img.info["inpaintkit_rotated"] = rotated
     except (OSError, SyntaxError, ValueError) as exc:
         raise InpaintError(f"{path}: truncated or corrupt image ({exc})") from None
     return img
@@ -129,12 +127,13 @@ def read_photo(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     icc = img.info.get("icc_profile") or None
     if icc is not None and icc[16:20] != b"RGB ":  # a CMYK or grey profile does not describe RGB pixels
         icc = None
-    deep = _deep_pixels(path) if rgba is None and not img.info.get("inpaintkit_rotated") else None
+    deep = _deep_pixels(path) if rgba is None else None
     return _to_rgb_array(img), Keep(icc, exif.tobytes() if len(exif) else None, rgba, deep)
 
 
 def _deep_pixels(path: str | os.PathLike) -> np.ndarray | None:
-    """The 16-bit pixels of a 16-bit PNG (Pillow reads 16-bit colour as 8-bit), else None."""
+    """The 16-bit pixels of a 16-bit PNG without an EXIF rotation (Pillow reads 16-bit colour as
+    8-bit), else None."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         return None
@@ -142,6 +141,9 @@ def _deep_pixels(path: str | os.PathLike) -> np.ndarray | None:
         header = handle.read(26)
     if len(header) < 26 or header[24] != 16:  # the IHDR chunk's bit depth
         return None
+    with Image.open(path) as img:  # the header only
+        if img.getexif().get(0x0112, 1) != 1:
+            return None
     import cv2
 
     deep = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # as stored: no EXIF rotation
@@ -329,9 +331,9 @@ def write_image(
     icc: bytes | None = None,
     exif: bytes | None = None,
 ) -> Path:
-    """Write ``uint8`` RGB ``(H, W, 3)``, RGBA ``(H, W, 4)`` or a ``bool``/``uint8`` ``(H, W)`` array
-    atomically, with an ICC profile and EXIF where the format has them (RGBA is composited on white
-    for formats without transparency).
+    """Write ``uint8`` RGB ``(H, W, 3)``, RGBA ``(H, W, 4)`` (formats with transparency) or a
+    ``bool``/``uint8`` ``(H, W)`` array atomically, with an ICC profile and EXIF where the format
+    has them.
 
     The file appears complete or not at all (temporary file in the same folder, then rename).
     Parent folders are created. Refuses to write over any of ``inputs``.
@@ -349,8 +351,6 @@ def write_image(
         raise TypeError(f"write_image expects uint8 or bool, got {image.dtype}")
     fmt, options = _WRITE_OPTIONS[suffix]
     picture = Image.fromarray(image)
-    if picture.mode == "RGBA" and fmt in ("JPEG", "BMP"):
-        picture = Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert("RGB")
     extra = {"icc_profile": icc} if icc and fmt != "BMP" else {}
     if exif and fmt != "BMP" and not (fmt == "JPEG" and len(exif) > 65533):  # JPEG's APP1 segment limit
         extra["exif"] = exif
