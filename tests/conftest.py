@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # `make test` runs one worker per core: one thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INPAINTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 CLI = Path(sys.executable).with_name("inpaintkit")
