@@ -6,30 +6,45 @@ are 1 = hole, and every result is composited, so known pixels come back bit-iden
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-import numpy as np
-
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import InpaintOptions
-from inpaintkit.loading import DEFAULT_MODEL, load_model
-from inpaintkit.models import create_model, list_models, save_model
 
 __version__ = "0.1.0"
 __all__ = [
     "InpaintError", "InpaintOptions", "create_model", "inpaint", "list_models", "load_model", "save_model",
 ]  # fmt: skip
 
+# Imported on first use, so that ``import inpaintkit`` (and the command's start and --help) does not
+# pay for torch.
+_LAZY = {
+    "InpaintOptions": "inpaintkit.inference",
+    "load_model": "inpaintkit.loading",
+    "create_model": "inpaintkit.models",
+    "list_models": "inpaintkit.models",
+    "save_model": "inpaintkit.models",
+}
 
-def inpaint(image, mask, model=DEFAULT_MODEL, **settings):
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'inpaintkit' has no attribute {name!r}")
+
+
+def inpaint(image, mask, model="default", **settings):
     """Fill the hole of ``image`` (path or ``uint8 (H, W, 3)``) given ``mask`` (path or ``(H, W)``,
     non-zero = hole) with ``model`` (name, weights path or a loaded model). Returns ``uint8 (H, W, 3)``.
 
     ``settings`` are the fields of :class:`InpaintOptions` (``strategy``, ``max_side``, ``feather``,
     ``device``, ``backend``). A model named here is prepared for ``device`` and ``backend`` as the CLI
     prepares it; a loaded model is used as it is."""
-    from inpaintkit.inference import inpaint_array, prepare
+    import numpy as np
+
+    from inpaintkit.inference import InpaintOptions, inpaint_array, prepare
     from inpaintkit.io import read_image, read_mask
+    from inpaintkit.loading import load_model
 
     try:
         options = InpaintOptions(**settings)
