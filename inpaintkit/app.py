@@ -1,90 +1,52 @@
-"""The web app: a Gradio page to paint a hole and fill it, plus a plain HTTP endpoint.
+"""The web app: a Gradio editor to remove things from a photo in several passes, plus the HTTP API.
 
-``POST /api/inpaint`` takes multipart ``image`` and ``mask`` (and optional ``model``, ``strategy``)
-and returns the PNG; errors are JSON with a 4xx status. Models are chosen by name only (no paths),
-uploads are size-capped before anything is decoded, and all files live in the app's own
-temporary folder.
+A photo is opened as the file it is (no re-encoding by the browser, so its colour profile, EXIF and
+bit depth are kept); the hole is painted, selected by clicking an object, uploaded, picked from the
+quick masks and/or a border added around the photo; each fill can become the next pass's photo,
+with undo and redo across passes. ``POST /api/inpaint`` is in :mod:`inpaintkit.api`. Models are
+chosen by name only (no paths), uploads are size-capped before anything is decoded, and every file
+lives in the app's own temporary folder, removed when the server stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from pathlib import Path
 
 import numpy as np
 
-from inpaintkit.errors import InpaintError
-from inpaintkit.inference import STRATEGIES, InpaintOptions, inpaint_array, prepare
-from inpaintkit.io import APP_MAX_PIXELS, read_image, read_mask, write_image
-from inpaintkit.loading import DEFAULT_MODEL, load_model
+from inpaintkit.api import Inpainter, api_route, hole_source
+from inpaintkit.editing import MAX_EXTEND, SIDES, select_object
+from inpaintkit.errors import InpaintError, MaskSizeError
+from inpaintkit.inference import STRATEGIES, apply_array
+from inpaintkit.io import APP_MAX_PIXELS, read_image, read_mask, read_photo, write_image, write_photo
+from inpaintkit.loading import DEFAULT_MODEL
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names
 
 QUICK_MASKS = ("none", "center", "blocks", "strokes")
+HISTORY = 50  # photo versions kept for undo and redo
 
 
-class Inpainter:
-    """The methods the app offers, loaded on first use and shared between requests."""
-
-    def __init__(
-        self,
-        weights_dir: str | Path | None = None,
-        backend: str = "torch",
-        concurrency: int = 1,
-        max_pixels: int = APP_MAX_PIXELS,
-    ):
-        self.choices: dict[str, str] = {DEFAULT_MODEL: DEFAULT_MODEL}
-        for name in classical_names():
-            self.choices[name] = name
-        if weights_dir is not None:
-            folder = Path(weights_dir)
-            if not folder.is_dir():
-                raise InpaintError(f"{folder}: weights folder not found")
-            for path in sorted(folder.glob("*.safetensors")):
-                self.choices[path.stem] = str(path)
-        self.default = next(iter(self.choices))
-        self.options = InpaintOptions(backend=backend)
-        self._models: dict[str, object] = {}
-        self._lock = threading.Lock()
-        # The fills run on ``concurrency`` threads of their own, not on the server's many request
-        # threads: glibc keeps a malloc arena per thread that did a large fill, so memory would grow
-        # with the number of request threads (measured: +300 MB per 39-megapixel request) instead of
-        # staying bounded by ``concurrency``.
-        self.workers = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="inpaintkit-fill")
-        self.max_pixels = max_pixels
-
-    def model(self, name: str | None):
-        name = name or self.default
-        if name not in self.choices:
-            raise InpaintError(f"unknown model {name!r}; choose from {', '.join(self.choices)}")
-        with self._lock:
-            if name not in self._models:
-                self._models[name] = prepare(load_model(self.choices[name]), self.options)
-            return self._models[name]
-
-    def run(self, read: Callable[[], tuple[np.ndarray, np.ndarray]], name: str | None, strategy: str, deliver):
-        """``deliver(hole, result, seconds)``. ``read`` decodes the photo and its hole, and
-        ``deliver`` encodes the result, on one of the ``concurrency`` fill threads: at most
-        ``concurrency`` decoded photos are in memory at once (each refused from its header above
-        ``max_pixels``)."""
-        options = InpaintOptions(strategy=strategy, backend=self.options.backend)
-        model = self.model(name)
-
-        def job():
-            image, hole = read()
-            if not hole.any():
-                raise InpaintError("the mask is empty: paint over what to remove, upload a mask, or pick a quick mask")
-            start = time.perf_counter()
-            result = inpaint_array(model, image, hole, options)
-            return deliver(hole, result, time.perf_counter() - start)
-
-        return self.workers.submit(job).result()
+# Uploads over --max-upload-mb are refused in the page, before they are sent, with the limit named
+# (the server refuses them too, with a 413 the page would otherwise not show).
+SIZE_CHECK = """(limit) => document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || input.type !== "file") return;
+  const big = [...input.files].find((file) => file.size > limit * 1048576);
+  if (!big) return;
+  event.stopImmediatePropagation();
+  input.value = "";
+  const text = `this photo is ${(big.size / 1048576).toFixed(1)} MB; the limit is ${limit} MB (--max-upload-mb)`;
+  document.querySelector("#notice").innerText = text;
+}, true)"""
 
 
 def _hole_from_editor(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
@@ -95,145 +57,295 @@ def _hole_from_editor(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
     return hole
 
 
-def build_demo(inpainter: Inpainter, workdir: Path):
-    """The Gradio Blocks page (also reachable with gradio_client: ``/inpaint`` and ``/inpaint_files``)."""
+def _overlay(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The photo with its hole tinted magenta at 55 % (the painted brush's colour)."""
+    out = rgb.copy()
+    out[hole] = (out[hole] * 0.45 + np.array([255, 0, 255]) * 0.55).astype(np.uint8)
+    return out
+
+
+# The editor is only where strokes are painted: the photo's pixels are read from the session's file.
+# The page loads each photo into it as if dropped there, because a Gradio 6.31 ImageEditor given a
+# new photo by the server after strokes never finishes loading it.
+LOAD_PHOTO = """async (url) => {
+  if (!url) return;
+  const blob = await (await fetch(url)).blob();
+  const input = document.querySelector("#editor input[type=file]");
+  const files = new DataTransfer();
+  files.items.add(new File([blob], "photo.png", { type: blob.type }));
+  input.files = files.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+}"""
+
+
+class Session:
+    """One person's photo versions (undo and redo across fills) and selection points, kept in
+    ``gr.State``; files live in the app's folder."""
+
+    def __init__(self, original: str, name: str):
+        self.versions, self.index, self.name = [original], 0, name
+        self.points: list[tuple[int, int, bool]] = []  # x, y, include
+
+    @property
+    def photo(self) -> str:
+        return self.versions[self.index]
+
+    def push(self, path: str) -> None:
+        self.versions = (self.versions[: self.index + 1] + [path])[-HISTORY:]
+        self.index, self.points = len(self.versions) - 1, []
+
+    def step(self, delta: int) -> None:
+        self.index = min(max(self.index + delta, 0), len(self.versions) - 1)
+        self.points = []
+
+
+def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
+    """The Gradio Blocks page (also reachable with gradio_client: ``/inpaint_files``)."""
     import gradio as gr
 
     from inpaintkit.demo import demo_photos
 
-    examples = []
-    for name, photo in demo_photos(384):
-        examples.append(str(write_image(workdir / "examples" / f"{name}.png", photo)))
-
+    examples = [str(write_image(workdir / "examples" / f"{n}.png", p)) for n, p in demo_photos(384)]
     limit = inpainter.max_pixels
 
-    def fill(image_path: str | None, editor: dict | None, mask_path, quick, method, strategy):
+    def results_folder() -> Path:
+        folder = workdir / "results" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return folder
+
+    def fail(exc: InpaintError):
+        message = f"{exc}; paint or select on the photo itself" if isinstance(exc, MaskSizeError) else str(exc)
+        message = re.sub(re.escape(str(workdir)) + r"\S*/", "", message)  # a file's name, not the server's folders
+        return gr.Error(message, print_exception=False)
+
+    def selection_view(session: Session | None, dilate: int = 8):
+        """The photo with the selected object tinted."""
+        if session is None:
+            return None
+        rgb = read_image(session.photo, max_pixels=limit)
+        included = [(x, y) for x, y, include in session.points if include]
+        if not included:
+            return rgb
+        excluded = [(x, y) for x, y, include in session.points if not include]
+        return _overlay(rgb, select_object(rgb, included, excluded, int(dilate)))
+
+    def view(session: Session | None):
+        """What the page shows of a session's current photo: the editor's photo (loaded by the page,
+        see LOAD_PHOTO), the selection view, undo, redo."""
+        if session is None:
+            return "", None, gr.update(interactive=False), gr.update(interactive=False)
+        last = len(session.versions) - 1
+        undo_redo = gr.update(interactive=session.index > 0), gr.update(interactive=session.index < last)
+        return f"/gradio_api/file={session.photo}", selection_view(session), *undo_redo
+
+    def open_photo(path: str | None):
+        if not path:
+            raise gr.Error("upload a photo first")
+        try:
+            read_image(path, max_pixels=limit)  # what is not a photo is refused here, in one line
+        except InpaintError as exc:
+            raise fail(exc) from None
+        session = Session(path, Path(path).stem)
+        return (session, *view(session), None, None, None, "Paint over what should disappear, then **Inpaint**.")
+
+    def fill(session: Session | None, editor, mask_path, quick, method, strategy, dilate, *extend):
+        """A generator: it reports the time while the fill runs, and a cancelled page closes it,
+        which cancels the fill (a queued one never starts; a running one stops at its next stage)."""
+        if session is None:
+            raise gr.Error("open a photo first")
+        text = {"dilate": str(int(dilate or 0))}
+        if any(include for *_, include in session.points):
+            text["select"] = ";".join(f"{x},{y}" for x, y, include in session.points if include)
+            text["exclude"] = ";".join(f"{x},{y}" for x, y, include in session.points if not include)
+        sides = ",".join(f"{side}={int(v)}" for side, v in zip(SIDES, extend, strict=True) if v)
+        if sides:
+            text["extend"] = sides
+        folder = results_folder()
+
         def read():
-            if not image_path:
-                raise InpaintError("upload a photo first")
-            image = read_image(image_path, max_pixels=limit)
-            size = image.shape[:2]
+            rgb, keep = read_photo(session.photo, max_pixels=limit)
+            size = rgb.shape[:2]
+            background = (editor or {}).get("background")
+            if background and read_image(background).shape[:2] != size:  # a photo dropped on the editor itself
+                raise InpaintError("open photos with the Open a photo button (the editor only paints the hole)")
             hole = _hole_from_editor(editor, size)
             if mask_path:
-                hole = hole | read_mask(mask_path, size=size, resize=True, max_pixels=limit)
+                hole |= read_mask(mask_path, size=size, resize=True, max_pixels=limit)
             if quick and quick != "none":
-                hole = hole | (MaskGenerator(quick).sample(0, *size, seed=0) > 0.5)
-            return image, hole
+                hole |= MaskGenerator(quick).sample(0, *size, seed=0) > 0.5
+            if "select" in text or "extend" in text:
+                return hole_source(None, text, limit).read(Path(session.photo), rgb, keep, hole)[:3]
+            return rgb, hole, keep
 
-        def deliver(hole, result, seconds):
-            out = write_image(workdir / "results" / f"{uuid.uuid4().hex}.png", result)
-            return hole.shape, hole.mean(), out, seconds
+        def deliver(hole, result, keep, seconds):
+            out = write_photo(folder / f"{session.name}-inpainted.png", result, keep, hole)
+            mask = write_image(folder / f"{session.name}-mask.png", (hole * 255).astype(np.uint8))
+            return str(out), str(mask), hole.mean(), seconds
 
-        size, ratio, out, seconds = inpainter.run(read, method, strategy, deliver)
-        info = (
-            f"Filled {ratio * 100:.1f} % of the {size[1]}x{size[0]} photo with **{method}** "
-            f"in {seconds:.2f} s. Download the lossless PNG with the button on the result."
-        )
-        return str(out), info
-
-    def from_editor(editor, mask_path, quick, method, strategy):
         try:
-            return fill((editor or {}).get("background"), editor, mask_path, quick, method, strategy)
+            future, cancelled = inpainter.submit(read, method, strategy, deliver)
         except InpaintError as exc:
-            raise gr.Error(str(exc)) from None
+            raise fail(exc) from None
+        start = time.perf_counter()
+        try:
+            while not wait([future], timeout=0.5).done:
+                yield (
+                    gr.update(),
+                    gr.update(),
+                    gr.update(),
+                    gr.update(),
+                    f"Filling… {time.perf_counter() - start:.0f} s",
+                )
+            out, mask, ratio, seconds = future.result()
+        except InpaintError as exc:
+            raise fail(exc) from None
+        finally:
+            cancelled.set()
+            future.cancel()
+        info = (
+            f"Filled {ratio * 100:.1f} % of the photo with **{method}** in {seconds:.2f} s. "
+            "**Use as photo** continues from this result."
+        )
+        shown = gr.update(value=out, visible=True), gr.update(value=mask, visible=True)
+        yield (session.photo, out), *shown, out, info
+
+    def continue_from(session: Session | None, result: str | None):
+        if session is None or not result:
+            raise gr.Error("fill the photo first")
+        session.push(result)
+        return (session, *view(session), None, None, "Continuing from the result: paint the next thing to remove.")
+
+    def undo_redo(delta: int):
+        def handler(session: Session | None):
+            if session is None:
+                raise gr.Error("open a photo first")
+            session.step(delta)
+            return (session, *view(session))
+
+        return handler
+
+    def click(session: Session | None, mode: str, dilate, evt: gr.SelectData):
+        if session is None:
+            raise gr.Error("open a photo first")
+        x, y = (int(v) for v in evt.index)
+        session.points.append((x, y, mode == "add to the selection"))
+        try:
+            return session, selection_view(session, dilate)
+        except InpaintError as exc:
+            session.points.pop()
+            raise fail(exc) from None
+
+    click.__annotations__["evt"] = gr.SelectData  # resolved here: the module defers annotations
+
+    def clear_points(session: Session | None):
+        if session is not None:
+            session.points = []
+        return session, selection_view(session)
 
     def from_files(image, mask, method, strategy):
-        try:
-            return fill(image, None, mask, "none", method, strategy)
-        except InpaintError as exc:
-            raise gr.Error(str(exc)) from None
+        """gradio_client: a photo and a mask file in, the result's path and a summary out."""
+        if not image:
+            raise gr.Error("upload a photo first")
+        *_, last = fill(Session(image, Path(image).stem), None, mask, "none", method, strategy, 8, 0, 0, 0, 0)
+        return last[3], last[4]
 
+    def apply_task(image, name):
+        if not image:
+            raise gr.Error("upload a photo first")
+        try:
+            rgb = read_image(image, max_pixels=limit)
+            model = inpainter.model(name, inpainter.image_tasks)
+            out = inpainter.workers.submit(apply_array, model, rgb).result()
+        except InpaintError as exc:
+            raise fail(exc) from None
+        return str(write_image(results_folder() / f"{Path(image).stem}-{name}.png", out))
+
+    groups = [(f"{n} (learned)" if n == DEFAULT_MODEL or n not in classical_names() else f"{n} (classical)", n)
+              for n in inpainter.choices]  # fmt: skip
     with gr.Blocks(title="inpaintkit") as demo:
-        gr.Markdown(
-            "# inpaintkit\nUpload a photo, paint over what should disappear (or upload a mask, or pick a "
-            "quick mask), then press **Inpaint**."
+        session = gr.State(None)
+        last_result = gr.State(None)
+        gr.Markdown("# inpaintkit\nRemove things from a photo: open it, mark the hole, **Inpaint**, repeat.")
+        with gr.Tab("Inpaint"):
+            with gr.Row():
+                with gr.Column():
+                    upload = gr.UploadButton("Open a photo", file_types=["image"], type="filepath", elem_id="open")
+                    editor = gr.ImageMask(
+                        label="Paint the hole (wheel: zoom; drag with the pan tool: move)", type="filepath",
+                        image_mode="RGB", format="png", layers=False, transforms=(), sources=("upload",),
+                        elem_id="editor", brush=gr.Brush(colors=["#ff00ff"], default_size=24, color_mode="fixed"),
+                    )  # fmt: skip
+                    with gr.Row():
+                        undo = gr.Button("Undo fill", interactive=False, elem_id="undo")
+                        redo = gr.Button("Redo fill", interactive=False, elem_id="redo")
+                    with gr.Accordion("Select an object by clicking it", open=False):
+                        mode = gr.Radio(["add to the selection", "remove from it"], value="add to the selection",
+                                        show_label=False)  # fmt: skip
+                        selection = gr.Image(label="Click the object (the selection is tinted)", interactive=False,
+                                             type="numpy", elem_id="select")  # fmt: skip
+                        dilate = gr.Slider(0, 64, value=8, step=1, label="Grow the selection by (px)")
+                        clear = gr.Button("Clear the selection")
+                    with gr.Accordion("Extend the canvas (outpainting)", open=False):
+                        with gr.Row():
+                            extend = [
+                                gr.Number(0, label=f"{side} (px)", minimum=0, maximum=MAX_EXTEND, precision=0,
+                                          elem_id=f"extend-{side}")
+                                for side in SIDES
+                            ]  # fmt: skip
+                    with gr.Accordion("Mask file or quick mask", open=False):
+                        mask_file = gr.File(label="Mask (white = hole)", file_types=["image"], type="filepath")
+                        quick = gr.Radio(list(QUICK_MASKS), value="none", label="Quick mask")
+                    with gr.Row():
+                        method = gr.Dropdown(groups, value=inpainter.default, label="Method", elem_id="method")
+                        strategy = gr.Dropdown(list(STRATEGIES), value="auto", label="Large photos")
+                    with gr.Row():
+                        button = gr.Button("Inpaint", variant="primary", elem_id="run")
+                        cancel = gr.Button("Cancel", elem_id="cancel")
+                with gr.Column():
+                    compare = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath",
+                                             interactive=False, elem_id="result")  # fmt: skip
+                    with gr.Row():
+                        use = gr.Button("Use as photo (next pass)", elem_id="continue")
+                        download = gr.DownloadButton("Download result", visible=False, elem_id="download")
+                        download_mask = gr.DownloadButton("Download mask", visible=False, elem_id="download-mask")
+                    info = gr.Markdown(elem_id="info")
+                    gr.HTML("<div></div>", elem_id="notice")  # the page's own messages (SIZE_CHECK)
+            example = gr.Image(type="filepath", visible=False)
+            gr.Examples(examples=examples, inputs=[example], label="Example photos")
+        with gr.Tab("Image to image"):
+            with gr.Row():
+                task_in = gr.Image(label="Photo", type="filepath", sources=("upload",), elem_id="task-in")
+                task_out = gr.Image(label="Result", type="filepath", interactive=False, elem_id="task-out")
+            with gr.Row():
+                task_model = gr.Dropdown(list(inpainter.image_tasks), value=next(iter(inpainter.image_tasks)),
+                                         label="Model")  # fmt: skip
+                gr.Button("Apply", variant="primary", elem_id="apply").click(
+                    apply_task, [task_in, task_model], task_out
+                )
+        photo_url = gr.Textbox(visible=False)
+        shown = [photo_url, selection, undo, redo]
+        opened = [session, *shown, mask_file, compare, last_result, info]
+        upload.upload(open_photo, upload, opened).then(None, photo_url, js=LOAD_PHOTO)
+        example.change(open_photo, example, opened).then(None, photo_url, js=LOAD_PHOTO)
+        running = button.click(
+            fill, [session, editor, mask_file, quick, method, strategy, dilate, *extend],
+            [compare, download, download_mask, last_result, info],
+        )  # fmt: skip
+        cancel.click(None, cancels=[running])
+        use.click(continue_from, [session, last_result], [session, *shown, mask_file, compare, info]).then(
+            None, photo_url, js=LOAD_PHOTO
         )
-        with gr.Row():
-            with gr.Column():
-                editor = gr.ImageMask(
-                    label="Photo: paint the hole", type="filepath", image_mode="RGB", format="png",
-                    layers=False, transforms=(), sources=("upload", "clipboard"), elem_id="editor",
-                    brush=gr.Brush(colors=["#ff00ff"], default_size=24, color_mode="fixed"),
-                )  # fmt: skip
-                mask_file = gr.Image(label="Mask file (optional, white = hole)", type="filepath", height=160)
-                quick = gr.Radio(list(QUICK_MASKS), value="none", label="Quick mask")
-                with gr.Row():
-                    method = gr.Dropdown(list(inpainter.choices), value=inpainter.default, label="Method")
-                    strategy = gr.Dropdown(list(STRATEGIES), value="auto", label="Large photos")
-                button = gr.Button("Inpaint", variant="primary", elem_id="run")
-            with gr.Column():
-                result = gr.Image(
-                    label="Result", type="filepath", format="png", interactive=False, buttons=["download"],
-                    elem_id="result",
-                )  # fmt: skip
-                info = gr.Markdown(elem_id="info")
-        gr.Examples(examples=[[e] for e in examples], inputs=[editor], label="Example photos")
-        button.click(from_editor, [editor, mask_file, quick, method, strategy], [result, info], api_name="inpaint")
+        undo.click(undo_redo(-1), session, [session, *shown]).then(None, photo_url, js=LOAD_PHOTO)
+        redo.click(undo_redo(+1), session, [session, *shown]).then(None, photo_url, js=LOAD_PHOTO)
+        selection.select(click, [session, mode, dilate], [session, selection])
+        clear.click(clear_points, session, [session, selection])
+        demo.load(None, js=f"() => ({SIZE_CHECK})({max_upload_mb})")
         image_in = gr.Image(type="filepath", visible=False)
         mask_in = gr.Image(type="filepath", visible=False)
         hidden = gr.Button(visible=False)
-        hidden.click(from_files, [image_in, mask_in, method, strategy], [result, info], api_name="inpaint_files")
+        result_out = gr.Textbox(visible=False)
+        hidden.click(from_files, [image_in, mask_in, method, strategy], [result_out, info], api_name="inpaint_files")
     return demo
-
-
-def api_route(inpainter: Inpainter, workdir: Path, max_bytes: int):
-    """``POST /api/inpaint``: multipart image + mask (+ model, strategy) -> PNG, or JSON 4xx."""
-    from starlette.concurrency import run_in_threadpool
-    from starlette.datastructures import UploadFile
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
-
-    def work(image_bytes: bytes, mask_bytes: bytes, model: str | None, strategy: str) -> bytes:
-        folder = Path(tempfile.mkdtemp(dir=workdir))
-        try:
-            image_path, mask_path = folder / "image", folder / "mask"
-            image_path.write_bytes(image_bytes)
-            mask_path.write_bytes(mask_bytes)
-
-            def read():
-                image = read_image(image_path, max_pixels=inpainter.max_pixels)
-                return image, read_mask(mask_path, size=image.shape[:2], max_pixels=inpainter.max_pixels)
-
-            def deliver(hole, result, seconds):
-                return write_image(folder / "result.png", result).read_bytes()
-
-            return inpainter.run(read, model, strategy, deliver)
-        finally:
-            for f in folder.iterdir():
-                f.unlink()
-            folder.rmdir()
-
-    async def endpoint(request: Request):
-        length = request.headers.get("content-length")
-        if length is None or not length.isdigit():
-            return error(411, "send the upload with a Content-Length")
-        if int(length) > max_bytes:
-            mb = 1024 * 1024  # --max-upload-mb counts these
-            return error(
-                413, f"this upload is {int(length) / mb:.1f} MB; the limit is {max_bytes / mb:.0f} MB (--max-upload-mb)"
-            )
-        try:
-            form = await request.form(max_files=2, max_fields=4)
-        except Exception as exc:  # malformed multipart bodies raise parser-specific errors
-            return error(400, f"not a multipart form upload ({exc})")
-        image, mask = form.get("image"), form.get("mask")
-        if not isinstance(image, UploadFile) or not isinstance(mask, UploadFile):
-            return error(400, "send two files: image and mask")
-        model, strategy = form.get("model"), form.get("strategy") or "auto"
-        if model is not None and not isinstance(model, str) or not isinstance(strategy, str):
-            return error(400, "model and strategy are text fields")
-        try:
-            png = await run_in_threadpool(work, await image.read(), await mask.read(), model or None, strategy)
-        except InpaintError as exc:
-            message = str(exc).replace(str(workdir), "upload")
-            return error(400, message)
-        return Response(png, media_type="image/png")
-
-    return Route("/api/inpaint", endpoint, methods=["POST"])
 
 
 def launch(
@@ -248,7 +360,7 @@ def launch(
     max_pixels: int = 0,
 ):
     """Start the app (``max_pixels`` 0: 40 megapixels). Returns ``(demo, local_url)`` when ``block``
-    is False (tests)."""
+    is False (tests). The app's folder (uploads, results) is removed when the server stops."""
     max_pixels = max_pixels or APP_MAX_PIXELS
     if min(concurrency, max_upload_mb, max_pixels) < 1:
         raise InpaintError("concurrency, max upload MB and max pixels must each be at least 1")
@@ -256,15 +368,23 @@ def launch(
     workdir = Path(tempfile.mkdtemp(prefix="inpaintkit-app-"))
     os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
     inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency, max_pixels=max_pixels)
-    demo = build_demo(inpainter, workdir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        inpainter.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    demo = build_demo(inpainter, workdir, max_upload_mb)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     max_bytes = max_upload_mb * 1024 * 1024
+    app_kwargs = {"routes": [api_route(inpainter, workdir, max_bytes)], "lifespan": lifespan, "docs_url": "/docs"}
     _, local_url, _ = demo.launch(
         server_name=host, server_port=port, share=share, max_file_size=max_bytes, prevent_thread_lock=True,
-        app_kwargs={"routes": [api_route(inpainter, workdir, max_bytes)]}, allowed_paths=[str(workdir)],
-        quiet=not block, show_error=False,
+        app_kwargs=app_kwargs, allowed_paths=[str(workdir)], quiet=not block, show_error=False,
     )  # fmt: skip
+    demo.workdir = workdir
     if block:
-        print(f"inpaintkit app on {local_url} (HTTP API: POST {local_url}api/inpaint)")
+        print(f"inpaintkit app on {local_url} (HTTP API: POST {local_url}api/inpaint, described at {local_url}docs)")
         demo.block_thread()
     return demo, local_url

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from inpaintkit.errors import InpaintError
+from inpaintkit.errors import InpaintError, MaskSizeError
 
 app = typer.Typer(
     add_completion=False,
@@ -25,6 +25,10 @@ app = typer.Typer(
 
 def _fail(message: str) -> None:
     raise InpaintError(message)
+
+
+def _explain(exc: InpaintError) -> str:
+    return f"error: {exc}" + ("; pass --resize-mask to resize it" if isinstance(exc, MaskSizeError) else "")
 
 
 Overwrite = Annotated[bool, typer.Option(help="Replace outputs that already exist (by default they are kept).")]
@@ -48,6 +52,10 @@ def inpaint(
     invert_mask: Annotated[bool, typer.Option(help="Masks mark what to keep (white = keep).")] = False,
     resize_mask: Annotated[bool, typer.Option(help="Resize a mask whose size differs from the image.")] = False,
     alpha_hole: Annotated[bool, typer.Option(help="Use the photo's transparent pixels as the hole.")] = False,
+    select: Annotated[str, typer.Option(help="Remove the object under x,y (more points: x,y;x,y).")] = "",
+    exclude: Annotated[str, typer.Option(help="Points x,y;x,y the --select object must leave out.")] = "",
+    dilate: Annotated[int, typer.Option(help="Grow the --select object's hole by this many px.")] = 8,
+    extend: Annotated[str, typer.Option(help="Add a border to fill: left=128,right=128, all=64, aspect=16:9.")] = "",
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression bombs).")] = 0,
     strategy: Annotated[str, typer.Option(help="Large photos: auto, original, resize or crop.")] = "auto",
     max_side: Annotated[int, typer.Option(help="Longest side the model runs at (resize and crop).")] = 1024,
@@ -61,13 +69,16 @@ def inpaint(
     skip_existing: SkipExisting = False,
 ) -> None:
     """Fill the holes of one photo, or of every photo in a folder. Known pixels are kept bit-identical."""
+    from inpaintkit.editing import Extension, parse_points
     from inpaintkit.inference import InpaintOptions, prepare, require_inpainter
     from inpaintkit.io import DEFAULT_MAX_PIXELS, Existing
     from inpaintkit.jobs import HoleSource, inpaint_file, plan
     from inpaintkit.loading import DEFAULT_MODEL, load_model
 
     options = InpaintOptions(strategy=strategy, max_side=max_side, feather=feather, device=device, backend=backend)
-    holes = HoleSource(mask, invert_mask, resize_mask, alpha_hole, max_pixels or DEFAULT_MAX_PIXELS)
+    border = Extension.parse(extend) if extend else None
+    points = (tuple(parse_points(select)), tuple(parse_points(exclude)), dilate, border)
+    holes = HoleSource(mask, invert_mask, resize_mask, alpha_hole, max_pixels or DEFAULT_MAX_PIXELS, *points)
     if mask is not None and mask.is_dir() and image.is_file():
         _fail(f"{mask}: is a folder; a single photo needs a single mask file")
     jobs = plan(image, output, existing=Existing(overwrite, skip_existing, skippable=True))
@@ -84,7 +95,7 @@ def inpaint(
             if len(jobs) == 1:
                 raise
             failures += 1
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(_explain(exc), err=True)
     if failures:
         _fail(f"{failures} of {len(jobs)} photos failed")
 
@@ -156,31 +167,19 @@ def train(
     from inpaintkit.training import train as run_training
 
     cfg = load_config(config)
-    overrides = list(set_ or [])
-    if data is not None:
-        overrides.append(f"data={data}")
-    if max_steps is not None:
-        overrides.append(f"max_steps={max_steps}")
-    if out is not None:
-        overrides.append(f"out={out}")
-    cfg = cfg.with_overrides(overrides)
+    given = {"data": data, "max_steps": max_steps, "out": out}
+    cfg = cfg.with_overrides([*(set_ or []), *(f"{k}={v}" for k, v in given.items() if v is not None)])
     if grid is None:
         run_dir = run_training(cfg, resume=str(resume) if resume else None, command=sys.argv)
         if os.environ.get("LOCAL_RANK", "0") == "0":
             typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
         return
-    from inpaintkit.compare import compare_runs, grid_overrides
+    from inpaintkit.compare import train_grid
 
     if resume is not None:
         _fail("--grid starts fresh runs; it cannot be combined with --resume")
-    variants = [
-        (suffix, cfg.with_overrides([*extra, f"name={cfg.name}-{suffix}"])) for suffix, extra in grid_overrides(grid)
-    ]
-    for _, variant in variants:
-        variant.validate()  # every variant is checked before the first one trains
-    runs = [run_training(variant, command=sys.argv) for _, variant in variants]
-    compare_dir = Path(cfg.out) / f"{cfg.name}-grid"
-    typer.echo(compare_runs(runs, compare_dir))
+    runs, compare_dir, table = train_grid(cfg, grid, sys.argv)
+    typer.echo(table)
     typer.echo(f"runs: {', '.join(map(str, runs))}\ncomparison: {compare_dir}")
 
 
@@ -389,7 +388,7 @@ def main() -> None:
     try:
         app()  # standalone mode: usage errors print click's short usage message and exit 2
     except InpaintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_explain(exc), file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

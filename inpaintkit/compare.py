@@ -112,3 +112,16 @@ def grid_overrides(spec: str) -> list[tuple[str, list[str]]]:
         override = f"loss={{{value}: 1.0}}" if key == "loss" else f"{key}={value}"
         grid.append((f"{key}-{value}", [override]))
     return grid
+
+
+def train_grid(cfg, spec: str, command: list[str]) -> tuple[list[Path], Path, str]:
+    """``train --grid``: one run per value of ``spec`` (every variant checked before the first
+    trains), then their comparison. Returns the runs, the comparison folder and its table."""
+    from inpaintkit.training import train
+
+    variants = [cfg.with_overrides([*extra, f"name={cfg.name}-{suffix}"]) for suffix, extra in grid_overrides(spec)]
+    for variant in variants:
+        variant.validate()
+    runs = [train(variant, command=command) for variant in variants]
+    compare_dir = Path(cfg.out) / f"{cfg.name}-grid"
+    return runs, compare_dir, compare_runs(runs, compare_dir)

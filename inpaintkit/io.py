@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from inpaintkit.errors import InpaintError
+from inpaintkit.errors import InpaintError, MaskSizeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # A 100-megapixel camera is real; anything past this is far more likely a decompression bomb.
@@ -204,28 +204,27 @@ def read_mask(
 ) -> np.ndarray:
     """Read a mask of any mode as ``bool (H, W)``, True = hole.
 
-    Non-zero = hole. A mask with transparency (a painted layer) uses alpha > 0 as the hole. JPEG
-    masks are thresholded at half range, because compression scatters small non-zero values.
-    ``size`` is the image's ``(height, width)``: a different mask size is an error unless ``resize``
+    One rule for every format and depth: a pixel is hole when it is brighter than half the mask's
+    brightest pixel (0/255, 0/1 label and 16-bit masks alike), so the faint values compression
+    scatters around a JPEG or WebP mask's edges never grow the hole. A mask with
+    transparency (a painted layer) uses alpha > 0 as the hole. ``size`` is the image's
+    ``(height, width)``: a different mask size is a :class:`MaskSizeError` unless ``resize``
     (nearest neighbour). ``invert`` flips the convention (for masks where white = keep).
     """
     img = _open(path, max_pixels)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA") and np.asarray(img.getchannel("A")).min() < 255:
-        values = np.asarray(img.getchannel("A"))
-    elif img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(img, dtype=np.float64)
+        hole = np.asarray(img.getchannel("A")) > 0
     else:
-        values = np.asarray(img.convert("RGB")).max(axis=2)
-    threshold = 127 if img.format == "JPEG" else 0
-    hole = values > threshold
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+            values = np.asarray(img, dtype=np.float64)
+        else:
+            values = np.asarray(img.convert("RGB")).max(axis=2)
+        hole = values > values.max(initial=0) / 2
     if size is not None and hole.shape != tuple(size):
         if not resize:
-            raise InpaintError(
-                f"{path}: mask is {hole.shape[1]}x{hole.shape[0]} but the image is {size[1]}x{size[0]}; "
-                "pass --resize-mask to resize it"
-            )
+            raise MaskSizeError(f"{path}: mask is {hole.shape[1]}x{hole.shape[0]} but the image is {size[1]}x{size[0]}")
         resized = Image.fromarray(hole).resize((size[1], size[0]), Image.Resampling.NEAREST)
         hole = np.asarray(resized, dtype=bool)
     return ~hole if invert else hole

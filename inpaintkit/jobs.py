@@ -8,12 +8,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from inpaintkit.editing import Extension, select_object
 from inpaintkit.errors import InpaintError
 from inpaintkit.inference import InpaintOptions, apply_array, inpaint_array
 from inpaintkit.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     Existing,
+    Keep,
     list_images,
     read_alpha_hole,
     read_image,
@@ -33,18 +37,27 @@ class Job:
 
 @dataclass(frozen=True)
 class HoleSource:
-    """Where each photo's hole comes from: a mask file, a folder of masks matched by file name,
-    and/or the photo's own transparency."""
+    """Where each photo's hole comes from: a mask file, a folder of masks matched by file name, the
+    photo's own transparency, an object selected by points, and/or a border added around it."""
 
     mask: Path | None = None
     invert: bool = False  # masks mark what to keep
     resize: bool = False  # a mask of another size is resized (nearest neighbour) instead of refused
     alpha: bool = False  # transparent pixels of the photo are (also) the hole
     max_pixels: int = DEFAULT_MAX_PIXELS
+    select: tuple[tuple[int, int], ...] = ()  # x, y of points on an object to remove (editing.select_object)
+    exclude: tuple[tuple[int, int], ...] = ()  # points the selected object must not include
+    dilate: int = 8  # px the selected object's hole is grown by
+    extend: Extension | None = None  # a border added around the photo, filled as a hole
 
     def __post_init__(self):
-        if self.mask is None and not self.alpha:
-            raise InpaintError("no hole given: pass --mask MASK (or --alpha-hole to use the photo's transparency)")
+        if self.exclude and not self.select:
+            raise InpaintError("points to exclude refine a selection: give points on the object to select too")
+        if self.mask is None and not (self.alpha or self.select or self.extend):
+            raise InpaintError(
+                "no hole given: pass --mask MASK, --select x,y (an object), --extend side=px (a border) or "
+                "--alpha-hole (the photo's transparency)"
+            )
         if self.mask is not None and not self.mask.exists():
             raise InpaintError(f"{self.mask}: file not found")
 
@@ -57,16 +70,25 @@ class HoleSource:
                 return candidate
         raise InpaintError(f"{photo}: no mask with the same name in {self.mask}")
 
-    def read(self, photo: Path, size: tuple[int, int]):
-        """``(hole bool (H, W), the files it was read from)`` for ``photo`` of ``size``."""
+    def read(self, photo: Path, rgb: np.ndarray, keep: Keep = Keep(), hole: np.ndarray | None = None):
+        """``(rgb, hole, keep, the files read)`` for ``photo`` read as ``rgb`` and ``keep``: the hole
+        from every source (added to ``hole``, one painted by hand), and with ``extend`` the photo
+        with its border (what ``keep`` holds of pixels then no longer fits and is dropped; the
+        profile and EXIF stay)."""
         mask_path = self.mask_for(photo)
-        hole = None
+        hole = np.zeros(rgb.shape[:2], bool) if hole is None else hole.copy()
         if mask_path is not None:
-            hole = read_mask(mask_path, size=size, resize=self.resize, invert=self.invert, max_pixels=self.max_pixels)
+            limit = self.max_pixels  # a mask of another size raises MaskSizeError, which each front end explains
+            hole |= read_mask(mask_path, size=hole.shape, resize=self.resize, invert=self.invert, max_pixels=limit)
         if self.alpha:
-            alpha = read_alpha_hole(photo, max_pixels=self.max_pixels)
-            hole = alpha if hole is None else hole | alpha
-        return hole, (photo,) + ((mask_path,) if mask_path is not None else ())
+            hole |= read_alpha_hole(photo, max_pixels=self.max_pixels)
+        if self.select:
+            hole |= select_object(rgb, list(self.select), list(self.exclude), self.dilate)
+        if self.extend is not None:
+            (rgb, border), ext = self.extend.apply(rgb), self.extend.fit(*rgb.shape[:2])
+            hole = np.pad(hole, ((ext.top, ext.bottom), (ext.left, ext.right))) | border
+            keep = Keep(keep.icc, keep.exif)
+        return rgb, hole, keep, (photo,) + ((mask_path,) if mask_path is not None else ())
 
 
 def _resolved(path: Path) -> Path:
@@ -111,8 +133,7 @@ def plan(source: Path, output: Path | None, suffix: str = "-inpainted", existing
 
 def inpaint_file(model, job: Job, holes: HoleSource, options: InpaintOptions) -> Path:
     """Fill ``job.photo``'s hole and write the result; an empty mask writes the photo unchanged."""
-    rgb, keep = read_photo(job.photo, max_pixels=holes.max_pixels)
-    hole, inputs = holes.read(job.photo, rgb.shape[:2])
+    rgb, hole, keep, inputs = holes.read(job.photo, *read_photo(job.photo, max_pixels=holes.max_pixels))
     if not hole.any():
         warnings.warn(f"{job.photo}: the mask is empty; the image is written unchanged", stacklevel=2)
     return write_photo(job.target, inpaint_array(model, rgb, hole, options), keep, hole, inputs=inputs)

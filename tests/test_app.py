@@ -172,3 +172,92 @@ def test_gradio_refuses_oversized_uploads_before_decoding(server):
 
     r = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", b"\0" * (3 * 1024 * 1024))})
     assert r.status_code == 413
+
+
+def test_a_cancelled_fill_never_reaches_the_model(monkeypatch):
+    """Cancelling stops the server's work: a fill already reading its photo stops before the model,
+    a queued one never starts."""
+    import threading
+
+    import inpaintkit.api as api
+    from inpaintkit.io import Keep
+
+    ran = []
+    monkeypatch.setattr(api, "inpaint_array", lambda *a: ran.append("model"))
+    inpainter = api.Inpainter(concurrency=1)
+    gate = threading.Event()
+    image, hole = np.zeros((16, 16, 3), np.uint8), np.ones((16, 16), bool)
+
+    def slow_read():
+        gate.wait(10)
+        ran.append("read")
+        return image, hole, Keep()
+
+    first, stop_first = inpainter.submit(slow_read, "telea", "original", lambda *a: ran.append("deliver"))
+    second, stop_second = inpainter.submit(lambda: ran.append("second"), "telea", "original", lambda *a: None)
+    stop_first.set(), stop_second.set()
+    gate.set()
+    with pytest.raises(api.Cancelled):
+        first.result(timeout=10)
+    assert second.cancelled() or isinstance(second.exception(timeout=10), api.Cancelled)
+    assert ran == ["read"]  # the photo was read, then nothing: no model, no delivery, no second fill
+    inpainter.close()
+
+
+def test_api_keeps_the_colour_profile_and_uses_one_mask_rule(server, photo_and_mask, tmp_path):
+    """A photo with an embedded (non-sRGB) profile comes back with the same profile and its known
+    pixels bit-identical; a JPEG mask with compression noise fills the same hole as its PNG."""
+    from PIL import ImageCms
+
+    photo, mask, rgb, hole = photo_and_mask
+    # an RGB profile the browser would convert from (its description changed: not sRGB's bytes)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes().replace(b"sRGB", b"P3xx", 1)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=95, icc_profile=profile)
+    sent = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))  # the JPEG's own pixels
+    jpeg_mask = io.BytesIO()
+    Image.fromarray(hole.astype(np.uint8) * 255).save(jpeg_mask, format="JPEG", quality=40)
+    r = post(server, {"image": buf.getvalue(), "mask": jpeg_mask.getvalue()}, {"model": "telea"})
+    assert r.status_code == 200, r.text
+    out = Image.open(io.BytesIO(r.content))
+    assert out.info.get("icc_profile") == profile
+    pixels = np.asarray(out.convert("RGB"))
+    changed = (pixels != sent).any(axis=2)
+    np.testing.assert_array_equal(pixels[~hole], sent[~hole])
+    assert changed[hole].mean() > 0.5 and not changed[~hole].any()
+    small = io.BytesIO()
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(small, format="PNG")
+    wrong = post(server, {"image": photo.read_bytes(), "mask": small.getvalue()})
+    assert wrong.status_code == 400
+    message = wrong.json()["error"]
+    assert message == "mask: mask is 10x10 but the image is 481x321; send a mask of the photo's size"
+
+
+def test_api_selects_objects_and_extends_the_canvas(server, photo_and_mask):
+    photo, mask, rgb, hole = photo_and_mask
+    wider = post(server, {"image": photo.read_bytes()}, {"extend": "left=32,right=16", "model": "telea"})
+    assert wider.status_code == 200, wider.text
+    out = np.asarray(Image.open(io.BytesIO(wider.content)).convert("RGB"))
+    assert out.shape == (rgb.shape[0], rgb.shape[1] + 48, 3)
+    np.testing.assert_array_equal(out[:, 32:-16], rgb)
+    bear = post(server, {"image": photo.read_bytes()}, {"select": "170,165", "model": "telea"})
+    assert bear.status_code == 200, bear.text
+    changed = (np.asarray(Image.open(io.BytesIO(bear.content)).convert("RGB")) != rgb).any(axis=2)
+    rows, cols = np.nonzero(changed)
+    assert 0.003 < changed.mean() < 0.1  # the bear, not the scene
+    assert rows.min() > 100 and rows.max() < 230 and cols.min() > 70 and cols.max() < 280
+    for bad, words in (({"extend": "left=x"}, "extend 'left=x'"), ({"select": "9999,1"}, "outside the"),
+                       ({"dilate": "-3", "select": "1,1"}, "dilate"), ({}, "no hole given")):  # fmt: skip
+        r = post(server, {"image": photo.read_bytes()}, bad)
+        assert r.status_code == 400 and words in r.json()["error"], (bad, r.text)
+
+
+def test_the_app_removes_its_folder_when_it_stops(photo_and_mask):
+    from inpaintkit.app import launch
+
+    photo, mask, rgb, hole = photo_and_mask
+    demo, url = launch(port=free_port(), block=False)
+    assert post(url, {"image": photo.read_bytes(), "mask": mask.read_bytes()}, {"model": "telea"}).status_code == 200
+    assert demo.workdir.is_dir() and any(demo.workdir.rglob("*.png"))  # examples, at least
+    demo.close()
+    assert not demo.workdir.exists()

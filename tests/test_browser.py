@@ -1,5 +1,6 @@
-"""A real browser: Debian's Chromium driven by Playwright uploads a photo, paints a stroke with the
-mouse, runs the fill and checks the result against the input."""
+"""A real browser: Debian's Chromium driven by Playwright edits photos the way a person does (open,
+paint, fill, continue, undo, click an object, extend the canvas, cancel) and every result is checked
+against its input. The first test also takes the README's screenshot of the editor."""
 
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from PIL import Image
 
 from inpaintkit.io import read_image
 
-from .conftest import shared
+from .conftest import REPO, shared
 from .test_app import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -17,6 +18,8 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
+SCREENSHOT = REPO / "docs" / "images" / "app-editor.png"
+UPLOAD = "input[data-testid='Open a photo-upload-button']"
 
 
 @pytest.fixture(scope="module")
@@ -24,49 +27,191 @@ def app_url():
     pytest.importorskip("gradio", reason="the app extra is installed by make test")
     from inpaintkit.app import launch
 
-    demo, url = launch(port=free_port(), block=False)
+    demo, url = launch(port=free_port(), block=False, max_upload_mb=1)
     yield url
     demo.close()
 
 
-def test_paint_a_stroke_and_fill_it(app_url, tmp_path):
+@pytest.fixture
+def page(app_url):
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.exists(), "make test installs Debian's chromium package"
-    rgb = read_image(shared("bsds500", "test", "100007.jpg"))
-    Image.fromarray(rgb).save(tmp_path / "photo.png")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url, wait_until="networkidle")
-        page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "photo.png"))
-        canvas = page.locator("#editor canvas").first
-        canvas.wait_for(state="visible")
-        page.wait_for_timeout(1500)
-        box = canvas.bounding_box()
-        y = box["y"] + box["height"] * 0.5
-        page.mouse.move(box["x"] + box["width"] * 0.3, y)
-        page.mouse.down()
-        for i in range(1, 21):
-            page.mouse.move(box["x"] + box["width"] * (0.3 + 0.4 * i / 20), y)
-        page.mouse.up()
-        page.wait_for_timeout(500)
-        page.locator("#run").click()
-        result = page.locator("#result img")
-        result.wait_for(state="visible", timeout=120_000)
-        src = result.get_attribute("src")
-        data = page.request.get(src if src.startswith("http") else app_url.rstrip("/") + src).body()
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(app_url, wait_until="load")
+        page.locator("#open").wait_for(timeout=60_000)
+        page.app_url = app_url
+        yield page
         browser.close()
-    (tmp_path / "result.png").write_bytes(data)
-    out = read_image(tmp_path / "result.png")
-    assert out.shape == rgb.shape
+
+
+def settle(page) -> None:
+    """Wait until the editor has its photo (Gradio shows "processing" while it loads one)."""
+    page.locator("#editor canvas").first.wait_for(state="visible")
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('#editor').innerText.includes('processing')", timeout=60_000)
+    page.wait_for_timeout(2000)  # the canvas draws the new photo after the event ends
+
+
+def open_photo(page, path: Path) -> None:
+    page.locator(UPLOAD).set_input_files(str(path))
+    page.wait_for_function("document.querySelector('#info').innerText.includes('Paint over')", timeout=60_000)
+    settle(page)
+
+
+def paint(page, y: float, x0: float = 0.3, x1: float = 0.7) -> None:
+    """A horizontal stroke across the editor's photo at height ``y`` (fractions of the canvas)."""
+    box = page.locator("#editor canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * y)
+    page.mouse.down()
+    for i in range(1, 21):
+        page.mouse.move(box["x"] + box["width"] * (x0 + (x1 - x0) * i / 20), box["y"] + box["height"] * y)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+
+
+def fetch(page, src: str, path: Path) -> np.ndarray:
+    path.write_bytes(page.request.get(src if src.startswith("http") else page.app_url.rstrip("/") + src).body())
+    return read_image(path)
+
+
+def fill(page, tmp_path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Press Inpaint and wait: ``(before, after)`` as the before/after view shows them."""
+    images = page.locator("#result img")
+    previous = images.nth(1).get_attribute("src") if images.count() == 2 else ""
+    page.locator("#run").click()
+    page.wait_for_function(
+        "([old]) => { const imgs = document.querySelectorAll('#result img');"
+        " return document.querySelector('.toast-body') || imgs.length === 2 && imgs[1].src"
+        " && !imgs[1].src.endsWith(old) && document.querySelector('#info').innerText.includes('Filled'); }",
+        arg=[previous or "\u0000"], timeout=120_000,
+    )  # fmt: skip
+    assert not page.locator(".toast-body").count(), page.locator(".toast-body").all_inner_texts()
+    page.wait_for_timeout(500)
+    assert images.count() == 2  # the before/after view shows both
+    before, after = (images.nth(i).get_attribute("src") for i in range(2))
+    return fetch(page, before, tmp_path / f"{name}-before.png"), fetch(page, after, tmp_path / f"{name}-after.png")
+
+
+def use_as_photo(page) -> None:
+    page.locator("#continue").click()
+    page.wait_for_function("document.querySelector('#info').innerText.includes('Continuing')")
+    settle(page)
+
+
+def changed_rows(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    rows = np.nonzero((a != b).any(axis=(1, 2)))[0]
+    return rows.min(), rows.max()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    rgb = read_image(shared("bsds500", "test", "100007.jpg"))
+    path = tmp_path_factory.mktemp("browser") / "polar.png"
+    Image.fromarray(rgb).save(path)
+    return path, rgb
+
+
+def test_two_fills_in_a_row_with_undo_between(page, photo, tmp_path):
+    path, rgb = photo
+    h = rgb.shape[0]
+    open_photo(page, path)
+    paint(page, 0.5)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), clip={"x": 0, "y": 0, "width": 1400, "height": 760})
+    before, first = fill(page, tmp_path, "first")
+    np.testing.assert_array_equal(before, rgb)
+    top, bottom = changed_rows(rgb, first)
+    assert 0.35 * h < top and bottom < 0.65 * h  # only the painted band changed
+    use_as_photo(page)
+    paint(page, 0.2)
+    before, second = fill(page, tmp_path, "second")
+    np.testing.assert_array_equal(before, first)  # the second pass started from the first result
+    top, bottom = changed_rows(first, second)
+    assert 0.05 * h < top and bottom < 0.35 * h
+    use_as_photo(page)
+    assert page.locator("#redo").is_disabled()
+    page.locator("#undo").click()  # back to the first result: the second pass is undone
+    settle(page)
+    assert page.locator("#redo").is_enabled()
+    paint(page, 0.8)
+    before, third = fill(page, tmp_path, "third")
+    np.testing.assert_array_equal(before, first)
+    top, bottom = changed_rows(first, third)
+    assert 0.65 * h < top and bottom < 0.95 * h  # the band at 0.2 is the photo's again, not the second fill
+    use_as_photo(page)
+    assert page.locator("#redo").is_disabled()  # a new pass after an undo drops the undone one
+
+
+def test_click_an_object_to_select_and_remove_it(page, tmp_path):
+    rng = np.random.default_rng(0)
+    h, w = 240, 320
+    rgb = (rng.normal(0, 10, (h, w, 3)) + [70, 140, 60]).clip(0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    ball = (yy - 120) ** 2 + (xx - 200) ** 2 < 40**2
+    rgb[ball] = [210, 40, 40]
+    Image.fromarray(rgb).save(tmp_path / "ball.png")
+    open_photo(page, tmp_path / "ball.png")
+    page.get_by_text("Select an object by clicking it").click()
+    view = page.locator("#select img")
+    view.wait_for(state="visible")
+    box = view.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 200 / w, box["y"] + box["height"] * 120 / h)
+    settle(page)
+    _, out = fill(page, tmp_path, "ball")
     changed = (out != rgb).any(axis=2)
-    rows, cols = np.nonzero(changed)
-    assert changed.sum() > 200  # the stroke was filled
-    h, w = changed.shape
-    # Everything that changed lies on the painted band; everything else is bit-identical.
-    assert 0.3 * h < rows.min() and rows.max() < 0.7 * h, (rows.min(), rows.max())
-    assert cols.max() - cols.min() > 0.4 * w  # a long horizontal stroke, as drawn
-    assert 0.05 * w < cols.min() and cols.max() < 0.95 * w, (cols.min(), cols.max())
-    np.testing.assert_array_equal(out[: int(0.3 * h)], rgb[: int(0.3 * h)])
-    np.testing.assert_array_equal(out[int(0.7 * h) :], rgb[int(0.7 * h) :])
+    assert changed[ball].mean() > 0.95  # the ball is filled
+    near = (yy - 120) ** 2 + (xx - 200) ** 2 < (40 + 8 + 4) ** 2  # its outline grown by the 8 px default
+    assert not changed[~near].any()  # and nothing else
+    assert (out[ball] - np.array([210, 40, 40])).__abs__().sum(axis=1).mean() > 100  # no red left
+
+
+def test_extend_the_canvas(page, photo, tmp_path):
+    path, rgb = photo
+    open_photo(page, path)
+    page.get_by_text("Extend the canvas (outpainting)").click()
+    field = page.locator("#extend-left input")
+    field.fill("48")
+    field.press("Tab")
+    page.locator("#method input").first.click()
+    page.get_by_role("option", name="telea (classical)").click()
+    _, out = fill(page, tmp_path, "wider")
+    assert out.shape == (rgb.shape[0], rgb.shape[1] + 48, 3)
+    np.testing.assert_array_equal(out[:, 48:], rgb)  # the photo itself is untouched
+
+
+def test_uploads_over_the_limit_or_not_images_are_named_and_the_page_stays_usable(page, photo, tmp_path):
+    big = np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")  # about 1.8 MB against a 1 MB limit
+    page.locator(UPLOAD).set_input_files(str(tmp_path / "big.png"))
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('the limit is 1 MB')")
+    size = (tmp_path / "big.png").stat().st_size / 2**20
+    assert page.locator("#notice").inner_text() == (
+        f"this photo is {size:.1f} MB; the limit is 1 MB (--max-upload-mb)"
+    )
+    (tmp_path / "notes.png").write_text("not a photo")
+    page.locator(UPLOAD).set_input_files(str(tmp_path / "notes.png"))
+    toast = page.get_by_text("notes.png: not an image")
+    toast.first.wait_for(timeout=30_000)
+    assert "uploads" not in toast.first.inner_text()  # the file's name, not the server's folders
+    open_photo(page, photo[0])  # still usable
+    paint(page, 0.5)
+    _, out = fill(page, tmp_path, "after-errors")
+    assert out.shape == photo[1].shape
+
+
+def test_cancel_stops_a_fill(page, photo, tmp_path):
+    big = Image.fromarray(photo[1]).resize((1920, 1280), Image.Resampling.BICUBIC)
+    big.save(tmp_path / "large.jpg", quality=80)  # a few seconds to fill, under the 1 MB limit
+    open_photo(page, tmp_path / "large.jpg")
+    for y in (0.2, 0.35, 0.5, 0.65, 0.8):
+        paint(page, y, 0.05, 0.95)
+    page.locator("#run").click()
+    page.wait_for_function("/\\d+\\.\\ds/.test(document.querySelector('#info').innerText)")  # the running time
+    page.wait_for_timeout(1000)
+    page.locator("#cancel").click()
+    page.wait_for_timeout(4000)
+    assert "Filled" not in page.locator("#info").inner_text()
+    assert page.locator("#result img").count() == 0  # no result arrived

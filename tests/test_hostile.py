@@ -94,7 +94,7 @@ def test_weights_saved_from_a_sane_model_still_load(tmp_path):
 
 
 def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_header(tmp_path):
-    """``Inpainter.run`` decodes, fills and encodes in the semaphore: with one slot, never two
+    """``Inpainter.run`` decodes, fills and encodes on its fill threads: with one slot, never two
     photos at once; a photo over ``max_pixels`` is refused before its pixels are decoded."""
     import threading
     import time
@@ -102,8 +102,8 @@ def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_head
     import numpy as np
     from PIL import Image
 
-    from inpaintkit.app import Inpainter
-    from inpaintkit.io import read_image
+    from inpaintkit.api import Inpainter
+    from inpaintkit.io import Keep, read_image
 
     inpainter = Inpainter(concurrency=1, max_pixels=10_000)
     holding, most = [0], [0]  # requests between decoding their photo and encoding their result
@@ -115,9 +115,9 @@ def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_head
             most[0] = max(most[0], holding[0])
         image, hole = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool)
         hole[2:4, 2:4] = True
-        return image, hole
+        return image, hole, Keep()
 
-    def deliver(hole, result, seconds):
+    def deliver(hole, result, keep, seconds):
         time.sleep(0.05)  # encoding the result
         with lock:
             holding[0] -= 1
@@ -142,7 +142,7 @@ def test_the_app_decodes_inside_its_limit_and_refuses_large_photos_from_the_head
         patch.setattr(ImageFile.ImageFile, "load", spying_load)
         with pytest.raises(InpaintError, match="over the limit"):
             inpainter.run(
-                lambda: (read_image(tmp_path / "big.png", max_pixels=inpainter.max_pixels), None),
+                lambda: (read_image(tmp_path / "big.png", max_pixels=inpainter.max_pixels), None, Keep()),
                 "telea",
                 "original",
                 deliver,

@@ -18,10 +18,10 @@ from inpaintkit.models.registry import (
     model_accepts,
     model_names,
 )
-from inpaintkit.models.weights import build_untrained, load_weights, read_card, save_model
+from inpaintkit.models.weights import build_untrained, card_task, load_weights, read_card, save_model
 
 __all__ = [
     "Generator", "ModelInfo", "build_untrained", "classical_names", "count_parameters", "create_discriminator",
     "create_model", "discriminator_names", "list_models", "load_weights", "model_accepts", "model_names",
-    "read_card", "save_model",
+    "read_card", "save_model", "card_task",
 ]  # fmt: skip

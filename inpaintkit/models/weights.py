@@ -65,6 +65,11 @@ def read_card(path: str | Path) -> dict:
     return card
 
 
+def card_task(card: dict) -> str:
+    """The task a card's model was trained for (older cards record it in the recipe only)."""
+    return card.get("task") or card.get("recipe", {}).get("task", "inpaint")
+
+
 def _untrained(name: str, kwargs: dict) -> dict:
     return {**kwargs, "pretrained": False} if model_accepts(name, "pretrained") else kwargs
 
@@ -107,5 +112,5 @@ def load_weights(path: str | Path) -> nn.Module:
     model.config = {"model": card["model"], "kwargs": dict(card.get("kwargs", {}))}
     model.load_state_dict(state, strict=True)
     model.card = card
-    model.task = card.get("task") or card.get("recipe", {}).get("task", "inpaint")
+    model.task = card_task(card)
     return model.eval()
