@@ -21,12 +21,14 @@ from concurrent.futures import wait
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from inpaintkit.api import Inpainter, api_route, hole_source
-from inpaintkit.editing import MAX_EXTEND, SIDES, select_object
+from inpaintkit.api import Inpainter, api_route
+from inpaintkit.editing import MAX_EXTEND, SIDES, Extension, select_object
 from inpaintkit.errors import InpaintError, MaskSizeError
 from inpaintkit.inference import STRATEGIES, apply_array
 from inpaintkit.io import APP_MAX_PIXELS, read_image, read_mask, read_photo, write_image, write_photo
+from inpaintkit.jobs import HoleSource
 from inpaintkit.loading import DEFAULT_MODEL
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names
@@ -153,28 +155,28 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         which cancels the fill (a queued one never starts; a running one stops at its next stage)."""
         if session is None:
             raise gr.Error("open a photo first")
-        text = {"dilate": str(int(dilate or 0))}
-        if any(include for *_, include in session.points):
-            text["select"] = ";".join(f"{x},{y}" for x, y, include in session.points if include)
-            text["exclude"] = ";".join(f"{x},{y}" for x, y, include in session.points if not include)
-        sides = ",".join(f"{side}={int(v)}" for side, v in zip(SIDES, extend, strict=True) if v)
-        if sides:
-            text["extend"] = sides
+        included = tuple((x, y) for x, y, include in session.points if include)
+        excluded = tuple((x, y) for x, y, include in session.points if not include) if included else ()
+        border = Extension(**{side: int(v or 0) for side, v in zip(SIDES, extend, strict=True)})
+        border = border if any(border.sides) else None
+        editing = None
+        if included or border:  # the CLI's hole sources, built from the page's controls
+            editing = HoleSource(select=included, exclude=excluded, dilate=int(dilate or 0), extend=border)
         folder = results_folder()
 
         def read():
             rgb, keep = read_photo(session.photo, max_pixels=limit)
             size = rgb.shape[:2]
             background = (editor or {}).get("background")
-            if background and read_image(background).shape[:2] != size:  # a photo dropped on the editor itself
+            if background and Image.open(background).size[::-1] != size:  # a photo dropped on the editor itself
                 raise InpaintError("open photos with the Open a photo button (the editor only paints the hole)")
             hole = _hole_from_editor(editor, size)
             if mask_path:
                 hole |= read_mask(mask_path, size=size, resize=True, max_pixels=limit)
             if quick and quick != "none":
                 hole |= MaskGenerator(quick).sample(0, *size, seed=0) > 0.5
-            if "select" in text or "extend" in text:
-                return hole_source(None, text, limit).read(Path(session.photo), rgb, keep, hole)[:3]
+            if editing is not None:
+                return editing.read(Path(session.photo), rgb, keep, hole)[:3]
             return rgb, hole, keep
 
         def deliver(hole, result, keep, seconds):
