@@ -62,7 +62,8 @@ class Extension:
         if any(not 0 <= v <= MAX_EXTEND for v in ext.sides):
             raise InpaintError(f"extend each side by 0 to {MAX_EXTEND} pixels, got {ext.sides}")
         if not any(ext.sides):
-            raise InpaintError("extend at least one side by at least one pixel (the photo has that aspect already)")
+            already = " (the photo has that aspect already)" if self.aspect else ""
+            raise InpaintError(f"extend at least one side by at least one pixel{already}")
         return ext
 
     def apply(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
