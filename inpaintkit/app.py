@@ -32,73 +32,20 @@ from inpaintkit.jobs import HoleSource
 from inpaintkit.loading import DEFAULT_MODEL
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names
+from inpaintkit.page import (
+    HOLE_COLOUR,
+    HOLE_OPACITY,
+    KEYS,
+    LOAD_PHOTO,
+    SIZE_CHECK,
+    Session,
+    hole_from_editor,
+    overlay,
+    rgb_colour,
+)
 
 QUICK_MASKS = ("none", "center", "blocks", "strokes")
-HISTORY = 50  # photo versions kept for undo and redo
-
-
-# Uploads over --max-upload-mb are refused in the page, before they are sent, with the limit named
-# (the server refuses them too, with a 413 the page would otherwise not show).
-SIZE_CHECK = """(limit) => document.addEventListener("change", (event) => {
-  const input = event.target;
-  if (!(input instanceof HTMLInputElement) || input.type !== "file") return;
-  const big = [...input.files].find((file) => file.size > limit * 1048576);
-  if (!big) return;
-  event.stopImmediatePropagation();
-  input.value = "";
-  const text = `this photo is ${(big.size / 1048576).toFixed(1)} MB; the limit is ${limit} MB (--max-upload-mb)`;
-  document.querySelector("#notice").innerText = text;
-}, true)"""
-
-
-def _hole_from_editor(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
-    hole = np.zeros(size, bool)
-    for layer in (editor or {}).get("layers") or []:
-        if layer:
-            hole |= read_mask(layer, size=size, resize=True)
-    return hole
-
-
-def _overlay(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The photo with its hole tinted magenta at 55 % (the painted brush's colour)."""
-    out = rgb.copy()
-    out[hole] = (out[hole] * 0.45 + np.array([255, 0, 255]) * 0.55).astype(np.uint8)
-    return out
-
-
-# The editor is only where strokes are painted: the photo's pixels are read from the session's file.
-# The page loads each photo into it as if dropped there, because a Gradio 6.31 ImageEditor given a
-# new photo by the server after strokes never finishes loading it.
-LOAD_PHOTO = """async (url) => {
-  if (!url) return;
-  const blob = await (await fetch(url)).blob();
-  const input = document.querySelector("#editor input[type=file]");
-  const files = new DataTransfer();
-  files.items.add(new File([blob], "photo.png", { type: blob.type }));
-  input.files = files.files;
-  input.dispatchEvent(new Event("change", { bubbles: true }));
-}"""
-
-
-class Session:
-    """One person's photo versions (undo and redo across fills) and selection points, kept in
-    ``gr.State``; files live in the app's folder."""
-
-    def __init__(self, original: str, name: str):
-        self.versions, self.index, self.name = [original], 0, name
-        self.points: list[tuple[int, int, bool]] = []  # x, y, include
-
-    @property
-    def photo(self) -> str:
-        return self.versions[self.index]
-
-    def push(self, path: str) -> None:
-        self.versions = (self.versions[: self.index + 1] + [path])[-HISTORY:]
-        self.index, self.points = len(self.versions) - 1, []
-
-    def step(self, delta: int) -> None:
-        self.index = min(max(self.index + delta, 0), len(self.versions) - 1)
-        self.points = []
+ASPECTS = ("none", "1:1", "4:3", "3:2", "16:9", "9:16", "3:4", "2:3")
 
 
 def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
@@ -120,8 +67,8 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         message = re.sub(re.escape(str(workdir)) + r"\S*/", "", message)  # a file's name, not the server's folders
         return gr.Error(message, print_exception=False)
 
-    def selection_view(session: Session | None, dilate: int = 8):
-        """The photo with the selected object tinted."""
+    def selection_view(session: Session | None, dilate=8, colour=HOLE_COLOUR, opacity=HOLE_OPACITY):
+        """The photo with the selected object tinted as the brush shows the hole."""
         if session is None:
             return None
         rgb = read_image(session.photo, max_pixels=limit)
@@ -129,7 +76,7 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         if not included:
             return rgb
         excluded = [(x, y) for x, y, include in session.points if not include]
-        return _overlay(rgb, select_object(rgb, included, excluded, int(dilate)))
+        return overlay(rgb, select_object(rgb, included, excluded, int(dilate)), rgb_colour(colour), float(opacity))
 
     def view(session: Session | None):
         """What the page shows of a session's current photo: the editor's photo (loaded by the page,
@@ -143,6 +90,9 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
     def open_photo(path: str | None):
         if not path:
             raise gr.Error("upload a photo first")
+        size = Path(path).stat().st_size / 2**20
+        if size > max_upload_mb:  # what the page's own check (SIZE_CHECK) refuses before sending
+            raise gr.Error(f"this photo is {size:.1f} MB; the limit is {max_upload_mb} MB (--max-upload-mb)")
         try:
             read_image(path, max_pixels=limit)  # what is not a photo is refused here, in one line
         except InpaintError as exc:
@@ -150,15 +100,20 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         session = Session(path, Path(path).stem)
         return (session, *view(session), None, None, None, "Paint over what should disappear, then **Inpaint**.")
 
-    def fill(session: Session | None, editor, mask_path, quick, method, strategy, dilate, *extend):
+    def fill(session: Session | None, editor, mask_path, quick, method, strategy, dilate, aspect, *extend):
         """A generator: it reports the time while the fill runs, and a cancelled page closes it,
         which cancels the fill (a queued one never starts; a running one stops at its next stage)."""
         if session is None:
             raise gr.Error("open a photo first")
         included = tuple((x, y) for x, y, include in session.points if include)
         excluded = tuple((x, y) for x, y, include in session.points if not include) if included else ()
-        border = Extension(**{side: int(v or 0) for side, v in zip(SIDES, extend, strict=True)})
-        border = border if any(border.sides) else None
+        try:
+            border = Extension(**{side: int(v or 0) for side, v in zip(SIDES, extend, strict=True)})
+            if aspect and aspect != "none":  # a ratio replaces the sides' pixels
+                border = Extension.parse(f"aspect={aspect}")
+        except InpaintError as exc:
+            raise fail(exc) from None
+        border = border if border.aspect or any(border.sides) else None
         editing = None
         if included or border:  # the CLI's hole sources, built from the page's controls
             editing = HoleSource(select=included, exclude=excluded, dilate=int(dilate or 0), extend=border)
@@ -170,7 +125,7 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
             background = (editor or {}).get("background")
             if background and Image.open(background).size[::-1] != size:  # a photo dropped on the editor itself
                 raise InpaintError("open photos with the Open a photo button (the editor only paints the hole)")
-            hole = _hole_from_editor(editor, size)
+            hole = hole_from_editor(editor, size)
             if mask_path:
                 hole |= read_mask(mask_path, size=size, resize=True, max_pixels=limit)
             if quick and quick != "none":
@@ -226,29 +181,35 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
 
         return handler
 
-    def click(session: Session | None, mode: str, dilate, evt: gr.SelectData):
+    def click(session: Session | None, mode: str, dilate, colour, opacity, evt: gr.SelectData):
         if session is None:
             raise gr.Error("open a photo first")
         x, y = (int(v) for v in evt.index)
         session.points.append((x, y, mode == "add to the selection"))
         try:
-            return session, selection_view(session, dilate)
+            return session, selection_view(session, dilate, colour, opacity)
         except InpaintError as exc:
             session.points.pop()
             raise fail(exc) from None
 
     click.__annotations__["evt"] = gr.SelectData  # resolved here: the module defers annotations
 
-    def clear_points(session: Session | None):
+    def clear_points(session: Session | None, dilate, colour, opacity):
         if session is not None:
             session.points = []
-        return session, selection_view(session)
+        return session, selection_view(session, dilate, colour, opacity)
+
+    def restyle(session: Session | None, dilate, colour, opacity, diameter):
+        """The brush and the selection view in the hole's colour, opacity and size (image pixels)."""
+        brush = gr.Brush(colors=[(rgb_colour(colour), float(opacity))], default_size=max(1, int(diameter) // 2),
+                         color_mode="fixed")  # fmt: skip
+        return gr.update(brush=brush), selection_view(session, dilate, colour, opacity)
 
     def from_files(image, mask, method, strategy):
         """gradio_client: a photo and a mask file in, the result's path and a summary out."""
         if not image:
             raise gr.Error("upload a photo first")
-        *_, last = fill(Session(image, Path(image).stem), None, mask, "none", method, strategy, 8, 0, 0, 0, 0)
+        *_, last = fill(Session(image, Path(image).stem), None, mask, "none", method, strategy, 8, "none", 0, 0, 0, 0)
         return last[3], last[4]
 
     def apply_task(image, name):
@@ -275,8 +236,15 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
                     editor = gr.ImageMask(
                         label="Paint the hole (wheel: zoom; drag with the pan tool: move)", type="filepath",
                         image_mode="RGB", format="png", layers=False, transforms=(), sources=("upload",),
-                        elem_id="editor", brush=gr.Brush(colors=["#ff00ff"], default_size=24, color_mode="fixed"),
+                        elem_id="editor", brush=gr.Brush(colors=[(HOLE_COLOUR, HOLE_OPACITY)], default_size=24,
+                                                         color_mode="fixed"),
                     )  # fmt: skip
+                    with gr.Row():
+                        diameter = gr.Slider(2, 800, value=48, step=2, label="Brush diameter (image px)",
+                                             elem_id="brush-size")  # fmt: skip
+                        colour = gr.ColorPicker(HOLE_COLOUR, label="Hole colour", elem_id="hole-colour")
+                        opacity = gr.Slider(0.1, 1, value=HOLE_OPACITY, step=0.05, label="Hole opacity",
+                                            elem_id="hole-opacity")  # fmt: skip
                     with gr.Row():
                         undo = gr.Button("Undo fill", interactive=False, elem_id="undo")
                         redo = gr.Button("Redo fill", interactive=False, elem_id="redo")
@@ -294,9 +262,12 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
                                           elem_id=f"extend-{side}")
                                 for side in SIDES
                             ]  # fmt: skip
+                        aspect = gr.Dropdown(list(ASPECTS), value="none", allow_custom_value=True,
+                                             label="or to a width:height ratio (replaces the pixels)",
+                                             elem_id="extend-aspect")  # fmt: skip
                     with gr.Accordion("Mask file or quick mask", open=False):
                         mask_file = gr.File(label="Mask (white = hole)", file_types=["image"], type="filepath")
-                        quick = gr.Radio(list(QUICK_MASKS), value="none", label="Quick mask")
+                        quick = gr.Radio(list(QUICK_MASKS), value="none", label="Quick mask", elem_id="quick")
                     with gr.Row():
                         method = gr.Dropdown(groups, value=inpainter.default, label="Method", elem_id="method")
                         strategy = gr.Dropdown(list(STRATEGIES), value="auto", label="Large photos")
@@ -330,8 +301,8 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         upload.upload(open_photo, upload, opened).then(None, photo_url, js=LOAD_PHOTO)
         example.change(open_photo, example, opened).then(None, photo_url, js=LOAD_PHOTO)
         running = button.click(
-            fill, [session, editor, mask_file, quick, method, strategy, dilate, *extend],
-            [compare, download, download_mask, last_result, info],
+            fill, [session, editor, mask_file, quick, method, strategy, dilate, aspect, *extend],
+            [compare, download, download_mask, last_result, info], show_progress_on=[compare],
         )  # fmt: skip
         cancel.click(None, cancels=[running])
         use.click(continue_from, [session, last_result], [session, *shown, mask_file, compare, info]).then(
@@ -339,9 +310,12 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         )
         undo.click(undo_redo(-1), session, [session, *shown]).then(None, photo_url, js=LOAD_PHOTO)
         redo.click(undo_redo(+1), session, [session, *shown]).then(None, photo_url, js=LOAD_PHOTO)
-        selection.select(click, [session, mode, dilate], [session, selection])
-        clear.click(clear_points, session, [session, selection])
-        demo.load(None, js=f"() => ({SIZE_CHECK})({max_upload_mb})")
+        style = [session, dilate, colour, opacity]
+        selection.select(click, [session, mode, *style[1:]], [session, selection])
+        clear.click(clear_points, style, [session, selection])
+        for control in (diameter, colour, opacity):
+            control.change(restyle, [*style, diameter], [editor, selection])
+        demo.load(None, js=f"() => {{ ({SIZE_CHECK})({max_upload_mb}); ({KEYS})(); }}")
         image_in = gr.Image(type="filepath", visible=False)
         mask_in = gr.Image(type="filepath", visible=False)
         hidden = gr.Button(visible=False)
@@ -380,9 +354,13 @@ def launch(
     demo = build_demo(inpainter, workdir, max_upload_mb)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     max_bytes = max_upload_mb * 1024 * 1024
+    # A fill sends the editor's photo and painted layer back as PNGs (up to 4 bytes a pixel), bigger
+    # than the photo's own file: Gradio's per-file limit allows that for any photo within max_pixels,
+    # and the photo itself is held to --max-upload-mb by the page (SIZE_CHECK) and by open_photo.
+    editor_bytes = max_bytes + 4 * max_pixels
     app_kwargs = {"routes": [api_route(inpainter, workdir, max_bytes)], "lifespan": lifespan, "docs_url": "/docs"}
     _, local_url, _ = demo.launch(
-        server_name=host, server_port=port, share=share, max_file_size=max_bytes, prevent_thread_lock=True,
+        server_name=host, server_port=port, share=share, max_file_size=editor_bytes, prevent_thread_lock=True,
         app_kwargs=app_kwargs, allowed_paths=[str(workdir)], quiet=not block, show_error=False,
     )  # fmt: skip
     demo.workdir = workdir

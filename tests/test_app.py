@@ -21,7 +21,7 @@ from app_load import free_port, serve_and_load  # noqa: E402  (the load benchmar
 def server():
     from inpaintkit.app import launch
 
-    demo, url = launch(port=free_port(), block=False, max_upload_mb=2, concurrency=2)
+    demo, url = launch(port=free_port(), block=False, max_upload_mb=2, concurrency=2, max_pixels=4_000_000)
     yield url
     demo.close()
 
@@ -170,7 +170,8 @@ def test_no_parameter_reaches_files_outside_the_app(server, photo_and_mask, tmp_
 def test_gradio_refuses_oversized_uploads_before_decoding(server):
     import httpx
 
-    r = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", b"\0" * (3 * 1024 * 1024))})
+    # 2 MB for a photo plus 4 bytes a pixel for the editor's PNGs of a photo of up to 4 megapixels
+    r = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", b"\0" * (19 * 1024 * 1024))})
     assert r.status_code == 413
 
 

@@ -48,6 +48,14 @@ BAD = {  # case: (what its one line must say, arguments)
         "unknown strategy 'x'",
         ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--strategy", "x"],
     ),
+    "inpaint: device mps on a machine without one": (
+        "--device mps: no Apple GPU (MPS) is available here",
+        ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--model", "telea", "--device", "mps"],
+    ),
+    "inpaint: unknown device": (
+        "unknown device 'tpu'",
+        ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--device", "tpu"],
+    ),
     "inpaint: not an image": ("not an image", ["inpaint", "notes.txt", "--mask", "mask.png", "-o", "out.png"]),
     "masks: size 1e6": (
         "--size 1 to 16384",
