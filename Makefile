@@ -26,7 +26,7 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

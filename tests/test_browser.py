@@ -20,6 +20,8 @@ ARGS = [
 ]  # fmt: skip
 SCREENSHOT = REPO / "docs" / "images" / "app-editor.png"
 UPLOAD = "input[data-testid='Open a photo-upload-button']"
+# One worker runs them all (`make test` runs pytest with --dist loadgroup): one app, one Chromium at a time.
+pytestmark = pytest.mark.xdist_group("browser")
 
 
 @pytest.fixture(scope="module")
