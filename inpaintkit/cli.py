@@ -102,7 +102,7 @@ def inpaint(
 
 @app.command()
 def masks(
-    preset: Annotated[str, typer.Argument(help="Preset or mixture, e.g. lama-thick or 'strokes:0.5,blocks:0.5'.")],
+    preset: Annotated[str, typer.Argument(help="Preset: lama-thick, box:min=1,max=90, 'strokes:0.5,blocks:0.5'...")],
     out: Annotated[Path, typer.Option(help="Folder for the PNG masks and masks.csv.")],
     count: Annotated[int, typer.Option(help="How many masks.")] = 100,
     size: Annotated[int, typer.Option(help="Square size in pixels.")] = 256,
@@ -114,7 +114,7 @@ def masks(
     import numpy as np
 
     from inpaintkit.io import Existing
-    from inpaintkit.masks import write_mask_set
+    from inpaintkit.mask_sets import write_mask_set
 
     ratios = write_mask_set(preset, count, size, seed, out, preview, Existing(overwrite))
     typer.echo(

@@ -71,9 +71,11 @@ def strokes(
     count: tuple[int, int] = (1, 4),
     vertices: tuple[int, int] = (4, 12),
     brush: tuple[float, float] = (12 / 256, 40 / 256),
+    brush_px: int = 0,
 ) -> np.ndarray:
     """Free-form brush strokes in the manner of DeepFill v2 (Yu et al., 2019): jittered polylines
-    drawn with a round brush. ``brush`` is the width range as a fraction of the shorter side."""
+    drawn with a round brush. ``brush`` is the width range as a fraction of the shorter side, unless
+    ``brush_px`` fixes it in pixels."""
     mask = np.zeros((height, width), np.float32)
     mean_angle, angle_range = 2 * math.pi / 5, 2 * math.pi / 15
     radius = math.hypot(height, width) / 8
@@ -82,7 +84,7 @@ def strokes(
         n = int(rng.integers(vertices[0], vertices[1] + 1))
         lo = mean_angle - rng.uniform(0, angle_range)
         hi = mean_angle + rng.uniform(0, angle_range)
-        w = max(1, int(rng.uniform(brush[0], brush[1]) * short))
+        w = brush_px or max(1, int(rng.uniform(brush[0], brush[1]) * short))
         points = [(int(rng.integers(0, width)), int(rng.integers(0, height)))]
         for i in range(n):
             angle = rng.uniform(lo, hi)
@@ -249,41 +251,126 @@ PRESETS: dict[str, tuple[MaskFn, str]] = {
 }
 
 
+# What each preset takes in a spec ("box:min=1,max=90"): parameter -> (kind, lowest, highest, meaning),
+# and how the values become the generator's keywords (a parameter not given keeps the preset's value).
+_PX = MAX_MASK_SIDE
+PARAMETERS: dict[str, dict[str, tuple[type, float, float, str]]] = {
+    "center": {"fraction": (float, 0.01, 1.0, "side as a fraction of the shorter image side")},
+    "blocks": {"count": (int, 1, 1000, "how many blocks"), "size": (int, 1, _PX, "side of each block in px"),
+               "shape": (str, 0, 0, "square, circle or any")},
+    "box": {"min": (int, 1, _PX, "smallest side in px"), "max": (int, 1, _PX, "largest side in px"),
+            "margin": (int, 0, _PX, "distance from the border in px")},
+    "strokes": {"count": (int, 1, 100, "how many strokes"), "width": (int, 1, _PX, "brush width in px")},
+    "outpaint": {"min": (float, 0.0, 1.0, "shallowest band, fraction of the side"),
+                 "max": (float, 0.0, 1.0, "deepest band, fraction of the side")},
+}  # fmt: skip
+SHAPES = {"square": ("square",), "circle": ("circle",), "any": ("square", "circle")}
+
+
+def _range(name: str, given: dict, low: float, high: float) -> tuple:
+    """``(min, max)`` from the given bounds, the preset's own filling in the other."""
+    low = given.get("min", min(low, given.get("max", low)))
+    high = given.get("max", max(high, low))
+    if low > high:
+        raise InpaintError(f"mask preset {name}: min {low} is over max {high}")
+    return low, high
+
+
+def _keywords(name: str, given: dict) -> dict:
+    """The generator's keyword arguments for a preset's parameters."""
+    kw = {"count": (given["count"],) * 2} if "count" in given else {}
+    if name == "center":
+        return {"fraction": given["fraction"]} if "fraction" in given else {}
+    if name == "blocks":
+        kw |= {"sizes": (given["size"],)} if "size" in given else {}
+        return kw | ({"shapes": SHAPES[given["shape"]]} if "shape" in given else {})
+    if name == "box":
+        return {"side": _range(name, given, 32, 32), "margin": given.get("margin", 16)}
+    if name == "strokes":
+        return kw | ({"brush_px": given["width"]} if "width" in given else {})
+    return {"fraction": _range(name, given, 0.1, 0.35)}
+
+
+def _parameter(name: str, key: str, raw: str):
+    """One ``key=value`` of preset ``name``, converted and range-checked."""
+    takes = PARAMETERS.get(name, {})
+    if key not in takes:
+        offered = f"it takes {', '.join(takes)}" if takes else "it takes no parameters"
+        raise InpaintError(f"mask preset {name} has no parameter {key!r}; {offered}")
+    kind, low, high, meaning = takes[key]
+    if kind is str:
+        if raw not in SHAPES:
+            raise InpaintError(f"mask preset {name}: {key}={raw!r}; choose from {', '.join(SHAPES)}")
+        return raw
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        whole = "a whole number" if kind is int else "a number"
+        raise InpaintError(f"mask preset {name}: {key}={raw!r} must be {whole} from {low:g} to {high:g} ({meaning})")
+    return value
+
+
 class MaskGenerator:
     """A spec string turned into a callable ``(height, width, rng) -> float32 (H, W)``.
 
-    ``"strokes"``, ``"lama-thick:0.5,blocks:0.5"`` (probabilities are normalised), ``"folder=DIR"``.
+    ``"strokes"``, ``"lama-thick:0.5,blocks:0.5"`` (probabilities are normalised), ``"folder=DIR"``,
+    and presets with parameters: ``"box:min=1,max=90"``, ``"blocks:count=5,size=40"``,
+    ``"strokes:width=20,p=0.3,center:p=0.7"`` (``p`` is the probability in a mixture).
     """
 
     def __init__(self, spec: str):
         self.spec = spec.strip()
-        names, weights, fns = [], [], []
+        parts: list[list] = []  # [name, weight, {parameter: value}]
         for part in filter(None, (p.strip() for p in self.spec.split(","))):
-            name, weight = part, 1.0
-            if not part.startswith("folder=") and ":" in part:
-                name, raw = part.rsplit(":", 1)
-                try:
-                    weight = float(raw)
-                except ValueError:
-                    raise InpaintError(f"mask spec {spec!r}: probability {raw!r} is not a number") from None
-                if weight < 0:
-                    raise InpaintError(f"mask spec {spec!r}: probability {raw!r} is negative")
-            if name.startswith("folder="):
-                fns.append(FolderMasks(name.removeprefix("folder=")))
-            elif name in PRESETS:
-                fns.append(PRESETS[name][0])
-            else:
-                raise InpaintError(f"unknown mask preset {name!r}; choose from {', '.join(PRESETS)} or folder=DIR")
-            names.append(name)
-            weights.append(weight)
-        if not fns:
+            if part.startswith("folder="):
+                parts.append([part, 1.0, {}])
+                continue
+            name, _, rest = part.partition(":") if ":" in part else ("", "", part)
+            if not name and "=" not in part:
+                name, rest = part, ""
+            if name:
+                parts.append([name, 1.0, {}])
+            elif not parts:
+                raise InpaintError(f"mask spec {spec!r}: {part!r} comes before any preset")
+            if rest and "=" not in rest:
+                parts[-1][1] = self._weight(spec, rest)
+            elif rest:
+                key, _, raw = (v.strip() for v in rest.partition("="))
+                if key == "p":
+                    parts[-1][1] = self._weight(spec, raw)
+                else:
+                    parts[-1][2][key] = _parameter(parts[-1][0], key, raw)
+        if not parts:
             raise InpaintError("mask spec is empty")
-        total = sum(weights)
+        self._fns = [self._build(name, given) for name, _, given in parts]
+        total = sum(weight for _, weight, _ in parts)
         if total <= 0:
             raise InpaintError(f"mask spec {spec!r}: probabilities sum to zero")
-        self.names = names
-        self.probabilities = np.array(weights) / total
-        self._fns = fns
+        self.names = [name for name, _, _ in parts]
+        self.probabilities = np.array([weight for _, weight, _ in parts]) / total
+
+    @staticmethod
+    def _weight(spec: str, raw: str) -> float:
+        try:
+            weight = float(raw)
+        except ValueError:
+            raise InpaintError(f"mask spec {spec!r}: probability {raw!r} is not a number") from None
+        if not weight >= 0 or weight == float("inf"):
+            raise InpaintError(f"mask spec {spec!r}: probability {raw!r} must be 0 or more")
+        return weight
+
+    @staticmethod
+    def _build(name: str, given: dict) -> MaskFn:
+        if name.startswith("folder="):
+            return FolderMasks(name.removeprefix("folder="))
+        if name not in PRESETS:
+            raise InpaintError(f"unknown mask preset {name!r}; choose from {', '.join(PRESETS)} or folder=DIR")
+        fn = PRESETS[name][0]
+        if not given:
+            return fn
+        return partial(getattr(fn, "func", fn), **(getattr(fn, "keywords", {}) | _keywords(name, given)))
 
     def __call__(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         i = int(rng.choice(len(self._fns), p=self.probabilities)) if len(self._fns) > 1 else 0
@@ -307,40 +394,3 @@ def bounding_box(hole: np.ndarray, margin: int = 0) -> tuple[int, int, int, int]
 
 def hole_ratio(mask: np.ndarray) -> float:
     return float(np.asarray(mask, dtype=np.float64).mean())
-
-
-def write_mask_set(
-    spec: str, count: int, size: int, seed: int, out: str | Path, preview: str | Path | None = None, existing=None
-) -> list[float]:
-    """Write ``count`` masks as ``00000.png`` ... plus ``masks.csv`` (file, hole_ratio); returns the ratios.
-    Existing files are kept unless ``existing`` says otherwise."""
-    from inpaintkit.io import Existing, write_csv, write_image
-
-    if count < 1 or not 1 <= size <= MAX_MASK_SIDE:
-        raise InpaintError(f"--count must be positive and --size 1 to {MAX_MASK_SIDE} px")
-    generator = MaskGenerator(spec)
-    out = Path(out)
-    (existing or Existing()).check([out / "masks.csv", *(out / f"{i:05d}.png" for i in range(count))])
-    ratios, rows = [], []
-    for i in range(count):
-        mask = generator.sample(i, size, size, seed)
-        name = f"{i:05d}.png"
-        write_image(out / name, mask > 0.5)
-        ratios.append(hole_ratio(mask))
-        rows.append({"file": name, "hole_ratio": f"{ratios[-1]:.6f}"})
-    write_csv(out / "masks.csv", rows)
-    if preview is not None:
-        write_image(preview, contact_sheet([generator.sample(i, size, size, seed) for i in range(min(count, 64))]))
-    return ratios
-
-
-def contact_sheet(masks: list[np.ndarray], columns: int = 8, gap: int = 2) -> np.ndarray:
-    """Tile masks into one ``uint8`` RGB image (holes white on black, grey gaps)."""
-    h, w = masks[0].shape
-    columns = min(columns, len(masks))
-    rows = math.ceil(len(masks) / columns)
-    sheet = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, 3), 96, np.uint8)
-    for i, m in enumerate(masks):
-        r, c = divmod(i, columns)
-        sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = (m[:, :, None] > 0.5) * 255
-    return sheet

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from inpaintkit.errors import InpaintError
-from inpaintkit.masks import PRESETS, MaskGenerator, hole_ratio, write_mask_set
+from inpaintkit.mask_sets import write_mask_set
+from inpaintkit.masks import PRESETS, MaskGenerator, hole_ratio
 
 from .conftest import run_cli, shared
 
@@ -62,7 +63,7 @@ def test_mixture_draws_each_component():
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("nope", "unknown mask preset"), ("center:x", "not a number"), ("center:-1", "negative"), ("", "empty")],
+    [("nope", "unknown mask preset"), ("center:x", "not a number"), ("center:-1", "must be 0 or more"), ("", "empty")],
 )
 def test_bad_specs(spec, message):
     with pytest.raises(InpaintError, match=message):
@@ -95,3 +96,51 @@ def test_cli_masks_twice_gives_identical_bytes(tmp_path):
     assert len(files) == 21
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_presets_take_parameters():
+    sides = []
+    for i in range(40):
+        m = MaskGenerator("box:min=1,max=90").sample(i, 256, 256, 0) > 0.5
+        rows, cols = np.nonzero(m)
+        assert np.ptp(rows) == np.ptp(cols)  # a square
+        sides.append(np.ptp(rows) + 1)
+    assert 1 <= min(sides) < 30 and 60 < max(sides) <= 90
+    block = MaskGenerator("blocks:count=1,size=40,shape=square").sample(0, 256, 256, 0)
+    assert block.sum() == 40 * 40
+    five = MaskGenerator("blocks:count=5,size=40,shape=square").sample(0, 256, 256, 0)
+    assert 40 * 40 < five.sum() <= 5 * 40 * 40
+    thin, thick = (MaskGenerator(f"strokes:count=1,width={w}").sample(0, 256, 256, 0).mean() for w in (4, 20))
+    assert thick > 3 * thin
+    assert MaskGenerator("center:fraction=0.25").sample(0, 64, 64, 0).sum() == 16 * 16
+    band = MaskGenerator("outpaint:min=0.2,max=0.2").sample(0, 100, 100, 0)
+    full_rows, full_cols = band.all(axis=1).sum(), band.all(axis=0).sum()
+    assert {full_rows, full_cols} <= {0, 20, 40, 100} and band.any()  # bands 20 px deep on 100 px
+
+
+def test_parameters_and_probabilities_in_a_mixture():
+    gen = MaskGenerator("box:min=10,max=10,p=0.25,center:p=0.75")
+    assert gen.names == ["box", "center"] and np.allclose(gen.probabilities, [0.25, 0.75])
+    ratios = {round(hole_ratio(gen.sample(i, 64, 64, 0)), 4) for i in range(60)}
+    assert ratios == {round(100 / 64**2, 4), 0.25}
+    assert np.allclose(MaskGenerator("lama-thick:0.5,blocks:0.5").probabilities, [0.5, 0.5])  # as before
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("box:size=3", "mask preset box has no parameter 'size'; it takes min, max, margin"),
+        ("box:min=x", "min='x' must be a whole number from 1 to 16384"),
+        ("box:min=0", "min='0' must be a whole number from 1"),
+        ("box:min=50,max=10", "min 50 is over max 10"),
+        ("blocks:count=2.5", "count='2.5' must be a whole number"),
+        ("blocks:shape=star", "choose from square, circle, any"),
+        ("lama-thick:width=3", "mask preset lama-thick has no parameter 'width'; it takes no parameters"),
+        ("min=3", "'min=3' comes before any preset"),
+        ("center:fraction=nan", "fraction='nan' must be a number from 0.01 to 1"),
+        ("center:p=-1", "must be 0 or more"),
+    ],
+)
+def test_bad_parameters_are_named(spec, message):
+    with pytest.raises(InpaintError, match=message.replace("(", r"\(").replace("?", r"\?")):
+        MaskGenerator(spec)
