@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from inpaintkit.errors import InpaintError, MaskSizeError
+from inpaintkit.progress import progress, say
 
 app = typer.Typer(
     add_completion=False,
@@ -88,14 +89,14 @@ def inpaint(
     net = prepare(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), options)
     require_inpainter(net)  # once, before a folder's photos each fail on it
     failures = 0
-    for job in jobs:
+    for job in progress(jobs, "inpaint", "photo", show=None if len(jobs) > 1 else False):
         try:
-            typer.echo(str(inpaint_file(net, job, holes, options)))
+            say(str(inpaint_file(net, job, holes, options)))
         except InpaintError as exc:
             if len(jobs) == 1:
                 raise
             failures += 1
-            typer.echo(_explain(exc), err=True)
+            say(_explain(exc), err=True)
     if failures:
         _fail(f"{failures} of {len(jobs)} photos failed")
 
@@ -317,8 +318,8 @@ def apply(
 
     jobs = plan(source, output, existing=Existing(overwrite, skip_existing, skippable=True))
     net = load_model(model)
-    for job in jobs:
-        typer.echo(str(apply_file(net, job)))
+    for job in progress(jobs, "apply", "photo", show=None if len(jobs) > 1 else False):
+        say(str(apply_file(net, job)))
 
 
 @app.command()

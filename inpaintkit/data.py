@@ -18,6 +18,7 @@ from PIL import Image
 from inpaintkit.errors import InpaintError
 from inpaintkit.io import list_images, read_image, write_bytes, write_image
 from inpaintkit.masks import MaskGenerator
+from inpaintkit.progress import progress
 from inpaintkit.tasks import Task
 
 MAX_TILE = 4096  # the largest training square, for prepare and for a recipe's size
@@ -114,9 +115,9 @@ def prepare(
         jobs.append((files[idx], dst / name / stem, mode, size))
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_prepare_one, jobs, chunksize=8))
+            results = list(progress(pool.map(_prepare_one, jobs, chunksize=8), "prepare", "photo", len(jobs)))
     else:
-        results = [_prepare_one(job) for job in jobs]
+        results = [_prepare_one(job) for job in progress(jobs, "prepare", "photo")]
     counts = {name: 0 for name in ("train", "val", "test")}
     for (_, n, _), job in zip(results, jobs, strict=True):
         counts[job[1].parent.name] += n

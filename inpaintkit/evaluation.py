@@ -37,6 +37,7 @@ from inpaintkit.io import (
 from inpaintkit.loading import load_model
 from inpaintkit.masks import FolderMasks, MaskGenerator
 from inpaintkit.models import count_parameters
+from inpaintkit.progress import progress as bar
 from inpaintkit.tasks import IMAGE_TASKS, Task
 from inpaintkit.visual import sample_grid, save_figure, show_hole
 
@@ -166,20 +167,18 @@ def run_bench(
     n: int | None = None,
     size: int = 256,
     seed: int = BENCH_SEED,
-    progress: bool = True,
+    progress: bool | None = None,
     features: FeatureMetrics | None = None,
 ) -> tuple[BenchResult, list[list[np.ndarray]]]:
     """Every method on the same ``n`` images x every bin of ``masks``. Returns the result and sample
     grid rows (masked input, each method, original) for the first images."""
-    from tqdm import tqdm
-
     files = first_images(data, n)
     bins = protocol_bins(masks, seed)
     models = {name: load_model(name) for name in methods}
     features = features or FeatureMetrics()
     per_image, grid = [], []
     real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
-    for i, path in enumerate(tqdm(files, desc="bench", unit="img", disable=not progress)):
+    for i, path in enumerate(bar(files, "bench", show=progress)):
         image = fit_square(read_image(path), size)
         target = to_tensor(image)
         if features.inception is not None:
@@ -288,19 +287,22 @@ def write_bench(result: BenchResult, grid: list[list[np.ndarray]], out: Path) ->
 
 @torch.no_grad()
 def run_task_bench(
-    methods: list[str], data: str | Path, task_name: str, n: int | None = 20, size: int = 128, progress: bool = True
+    methods: list[str],
+    data: str | Path,
+    task_name: str,
+    n: int | None = 20,
+    size: int = 128,
+    progress: bool | None = None,
 ) -> tuple[BenchResult, list[list[np.ndarray]]]:
     """Image-to-image models against a task's exact target (the filter itself is the ground truth),
     on the same prepared photos; metrics over the whole image. Models run through the runner, as
     ``apply`` runs them. Returns the result and sample rows (input, target, each method) of the
     first images."""
-    from tqdm import tqdm
-
     files = first_images(data, n)
     models = {name: load_model(name) for name in methods}
     per_image, grid = [], []
     tasks = {name: Task(task_name, **_task_args(model, task_name)) for name, model in models.items()}
-    for i, path in enumerate(tqdm(files, desc=f"bench {task_name}", unit="img", disable=not progress)):
+    for i, path in enumerate(bar(files, f"bench {task_name}", show=progress)):
         image = to_tensor(fit_square(read_image(path), size))[0]
         row_images = []
         for name, model in models.items():

@@ -217,9 +217,7 @@ def test_uploads_over_the_limit_or_not_images_are_named_and_the_page_stays_usabl
     page.locator(UPLOAD).set_input_files(str(tmp_path / "big.png"))
     page.wait_for_function("document.querySelector('#notice').innerText.includes('the limit is 1 MB')")
     size = (tmp_path / "big.png").stat().st_size / 2**20
-    assert page.locator("#notice").inner_text() == (
-        f"this photo is {size:.1f} MB; the limit is 1 MB (--max-upload-mb)"
-    )
+    assert page.locator("#notice").inner_text() == (f"this photo is {size:.1f} MB; the limit is 1 MB (--max-upload-mb)")
     (tmp_path / "notes.png").write_text("not a photo")
     page.locator(UPLOAD).set_input_files(str(tmp_path / "notes.png"))
     toast = page.get_by_text("notes.png: not an image")

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -54,11 +55,16 @@ def test_prepare_one_square_per_photo(tmp_path, photo_folder, mode):
     assert Image.open(sample).size == (48, 48)
 
 
-def test_prepare_cli_and_bad_mode(tmp_path, photo_folder):
+def test_prepare_cli_and_bad_mode(tmp_path, photo_folder, monkeypatch):
     result = run_cli("prepare", photo_folder, tmp_path / "o", "--size", "32", "--mode", "squash")
     assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--mode" in result.stderr
     result = run_cli("prepare", photo_folder, tmp_path / "o", "--size", "32")
     assert result.returncode == 0 and "1 unreadable" in result.stdout
+    assert "prepare:" not in result.stderr  # no bar in a log (stderr is not a terminal)
+    monkeypatch.setenv("INPAINTKIT_PROGRESS", "1")
+    result = run_cli("prepare", photo_folder, tmp_path / "again", "--size", "32")
+    assert result.returncode == 0 and "prepare: 100%" in result.stderr
+    assert re.search(r"(\d+)/\1 \[\d\d:\d\d<00:00", result.stderr)  # the count, time taken and time left
 
 
 def test_dataset_is_seeded_per_sample_and_epoch(photo_folder):

@@ -126,7 +126,7 @@ def test_cli_empty_mask_warns_and_copies(tmp_path, photo):
     np.testing.assert_array_equal(read_image(tmp_path / "o.png"), photo)
 
 
-def test_cli_folder_with_matching_masks_and_alpha_hole(tmp_path, photo):
+def test_cli_folder_with_matching_masks_and_alpha_hole(tmp_path, photo, monkeypatch):
     rng = np.random.default_rng(1)
     (tmp_path / "in").mkdir()
     (tmp_path / "masks").mkdir()
@@ -134,9 +134,13 @@ def test_cli_folder_with_matching_masks_and_alpha_hole(tmp_path, photo):
         Image.fromarray(photo).save(tmp_path / "in" / f"{name}.jpg", quality=95)
         m = (rng.random(photo.shape[:2]) < 0.1).astype(np.uint8) * 255
         Image.fromarray(m).save(tmp_path / "masks" / f"{name}.png")
+    monkeypatch.setenv("INPAINTKIT_PROGRESS", "1")  # a bar, as in a terminal
     result = run_cli("inpaint", tmp_path / "in", "--mask", tmp_path / "masks", "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert "inpaint: 100%" in result.stderr and "2/2 [" in result.stderr  # the count, time taken and left
+    assert result.stdout.split() == [str(tmp_path / "out" / n) for n in ("a.png", "b.png")]  # clean lines
+    monkeypatch.delenv("INPAINTKIT_PROGRESS")
     rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
     rgba[5:15, 5:15, 3] = 0
     Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")

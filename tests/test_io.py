@@ -156,6 +156,8 @@ def test_jpeg_and_png_masks_follow_one_rule(tmp_path):
     for lossy in (jpg, webp):
         assert not lossy[48:62, 3:17].any()  # the smudge is not hole in any format
         assert (lossy != png).sum() <= 2 * 24 * 4  # at most a pixel's change along the square's edge
+
+
 def test_mask_from_alpha_only(tmp_path):
     rgba = np.zeros((8, 8, 4), np.uint8)  # black everywhere; the painted stroke is only in alpha
     rgba[1:3, 1:7, 3] = 200
