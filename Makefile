@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian's Chromium, which Playwright drives in the browser tests; installed by `make test` if missing
+# Debian's Chromium, which Playwright drives in the browser tests, and Graphviz's dot, which draws
+# `inpaintkit models NAME --diagram`; installed by `make test` if missing
 CHROMIUM := /usr/bin/chromium
+DOT := /usr/bin/dot
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install clean
@@ -24,7 +26,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
 
-test: $(STAMP) $(CHROMIUM)
+$(DOT):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz > /dev/null
+
+test: $(STAMP) $(CHROMIUM) $(DOT)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n auto --dist loadgroup
 

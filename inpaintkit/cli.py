@@ -33,23 +33,15 @@ def _explain(exc: InpaintError) -> str:
 
 
 Overwrite = Annotated[bool, typer.Option(help="Replace outputs that already exist (by default they are kept).")]
-SkipExisting = Annotated[
-    bool, typer.Option(help="Leave outputs that already exist and write the rest (to finish a folder).")
-]
+SkipExisting = Annotated[bool, typer.Option(help="Keep outputs that exist, write the rest (to finish a folder).")]
 
 
 @app.command()
 def inpaint(
     image: Annotated[Path, typer.Argument(help="A photo, or a folder of photos.")],
-    mask: Annotated[
-        Path | None,
-        typer.Option("--mask", "-m", help="Mask (non-zero = hole), or a folder of masks matched by file name."),
-    ] = None,
+    mask: Annotated[Path | None, typer.Option("--mask", "-m", help="Mask (white = hole), or a folder of them.")] = None,
     model: Annotated[str | None, typer.Option(help="Method name or .safetensors weights.")] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Output file (or folder for a folder of photos)."),
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file, or folder for a folder.")] = None,
     invert_mask: Annotated[bool, typer.Option(help="Masks mark what to keep (white = keep).")] = False,
     resize_mask: Annotated[bool, typer.Option(help="Resize a mask whose size differs from the image.")] = False,
     alpha_hole: Annotated[bool, typer.Option(help="Use the photo's transparent pixels as the hole.")] = False,
@@ -344,19 +336,27 @@ def export(
 
 
 @app.command("models")
-def models_command() -> None:
-    """List every registered method with a one-line description and parameter count (nothing is built)."""
-    from inpaintkit.loading import BUNDLED, bundled_weights
-    from inpaintkit.models import list_models
+def models_command(
+    name: Annotated[str | None, typer.Argument(help="A model to describe: a name, 'default' or .safetensors.")] = None,
+    summary: Annotated[bool, typer.Option(help="Its layers with output shapes and parameter counts.")] = False,
+    diagram: Annotated[Path | None, typer.Option(help="Draw its architecture: .svg, .png, .pdf or .dot.")] = None,
+    size: Annotated[int, typer.Option(help="Side of the example photo the summary and diagram run.")] = 256,
+    overwrite: Overwrite = False,
+) -> None:
+    """List every method (parameter counts, nothing built), or describe one: --summary, --diagram."""
+    from inpaintkit import describe
+    from inpaintkit.io import Existing
 
-    infos = list_models()
-    width = max(len(i.name) for i in infos)
-    for info in infos:
-        params = f"{info.parameters:>12,}" if info.learned else f"{'classical':>12}"
-        typer.echo(f"{info.name:<{width}}  {params}  {info.description}")
-    for name, description in BUNDLED.items():
-        if bundled_weights(name).is_file():
-            typer.echo(f"{name:<{width}}  {'bundled':>12}  {description}")
+    if name is None or not (summary or diagram):
+        if name is not None:
+            _fail("name what to show of it: --summary and/or --diagram out.svg")
+        typer.echo("\n".join(describe.listing()))
+        return
+    if diagram is not None:
+        Existing(overwrite).check([diagram])
+        typer.echo(str(describe.diagram(name, diagram, size)))
+    if summary:
+        typer.echo(describe.summary(name, size))
 
 
 @app.command()

@@ -57,6 +57,10 @@ BAD = {  # case: (what its one line must say, arguments)
         ["inpaint", "photo.png", "--mask", "mask.png", "-o", "out.png", "--device", "tpu"],
     ),
     "inpaint: not an image": ("not an image", ["inpaint", "notes.txt", "--mask", "mask.png", "-o", "out.png"]),
+    "models: summary of a classical method": ("telea is a classical method", ["models", "telea", "--summary"]),
+    "models: a name and nothing to show": ("--summary and/or --diagram", ["models", "unet"]),
+    "models: diagram format": ("write .svg, .png, .pdf or .dot", ["models", "unet", "--diagram", "unet.txt"]),
+    "models: size 1e6": ("--size must be 16 to 2048", ["models", "unet", "--summary", "--size", "1000000"]),
     "masks: size 1e6": (
         "--size 1 to 16384",
         ["masks", "lama-thick", "--size", "1000000", "--count", "1", "--out", "m"],

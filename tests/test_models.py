@@ -15,6 +15,8 @@ from inpaintkit.models import (
     save_model,
 )
 
+from .conftest import run_cli
+
 LEARNED = [
     n
     for n in model_names()
@@ -221,3 +223,26 @@ def test_biharmonic_fill_solves_the_thin_plate_and_keeps_known_pixels():
     # at its defaults it fills about as well.
     assert np.abs(ours(1000, 1000, 0.0) - exact)[hole].mean() < 0.002
     assert np.abs(ours() - truth)[hole].mean() < 1.1 * np.abs(exact - truth)[hole].mean()
+
+
+def test_summary_lists_layers_with_shapes_and_the_registered_parameter_count():
+    from inpaintkit.describe import summary
+    from inpaintkit.models import count_parameters, create_model
+
+    table = summary("ffc", size=64)
+    assert f"Total params: {count_parameters(create_model('ffc')):,}" in table
+    assert "FFCResBlock" in table and "[1, 256, 8, 8]" in table  # 1/8 of 64 px, 8 x width 32
+    assert "Prefill" in table  # the classical fill shows as one step
+    assert "Total params: 0" not in summary("default", size=64)  # the bundled weights' network
+
+
+def test_diagrams_draw_the_architecture(tmp_path):
+    from inpaintkit.describe import diagram
+
+    dot = diagram("default", tmp_path / "default.dot", size=64).read_text()
+    assert dot.startswith("strict digraph") or dot.startswith("digraph")
+    assert "Prefill" in dot and dot.count("FFCResBlock") == 6 and dot.count("->") < 100  # readable
+    result = run_cli("models", "unet", "--diagram", tmp_path / "unet.svg", "--size", "64")
+    assert result.returncode == 0, result.stderr
+    svg = (tmp_path / "unet.svg").read_text()
+    assert "<svg" in svg and "Conv2d" in svg and "(1, 3, 64, 64)" in svg

@@ -32,6 +32,21 @@ NOT_EXPORTABLE = {
 }
 
 
+class Prefill(nn.Module):
+    """The classical fill (no weights) the network refines: a module of its own, so summaries and
+    architecture diagrams show it as one step."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.fill = name, PREFILLS[name]
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.fill(image, mask)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
 class FFCGenerator(Generator):
     """A prefill refines an RGB fill: with another number of output channels (a Sobel map) the
     network starts from scratch and ``prefill`` is not used."""
@@ -52,7 +67,7 @@ class FFCGenerator(Generator):
         if prefill != "none" and prefill not in PREFILLS:
             raise ValueError(f"prefill must be none, {', '.join(PREFILLS)}; got {prefill!r}")
         used = prefill if out_channels == 3 else "none"
-        self.prefill = PREFILLS.get(used)
+        self.prefill = Prefill(used) if used in PREFILLS else None
         reason = NOT_EXPORTABLE.get(used)
         self.not_exportable_because = reason and f"{reason} (a push-pull prefill exports)"
         self.stem = nn.Sequential(
