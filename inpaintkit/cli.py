@@ -185,18 +185,16 @@ def bench(
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int | None, typer.Option(help="Square size of the prepared photos (256; 128 for tasks).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
-    task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise for image-to-image models.")] = (
-        "inpaint"
-    ),
+    task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise (image-to-image).")] = "inpaint",
     overwrite: Overwrite = False,
 ) -> None:
     """Compare methods on exactly the same images and masks, per hole-ratio bin (or on a task's target)."""
-    from inpaintkit.evaluation import BENCH_FILES, results_markdown, run_bench, run_task_bench, write_bench
+    from inpaintkit.evaluation import run_bench, run_task_bench
     from inpaintkit.io import Existing
+    from inpaintkit.reports import BENCH_FILES, results_markdown, write_bench
     from inpaintkit.tasks import IMAGE_TASKS
 
     Existing(overwrite).check([out / name for name in BENCH_FILES])
-
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if task in IMAGE_TASKS:
         result, grid = run_task_bench(names, data, task, n=n, size=size or 128)
@@ -223,13 +221,13 @@ def evaluate(
     """Evaluate one method: every metric, by hole-ratio bin, as a JSON report."""
     import json
 
-    from inpaintkit.evaluation import results_markdown, run_bench
+    from inpaintkit.evaluation import run_bench
     from inpaintkit.io import Existing, write_bytes
+    from inpaintkit.reports import results_markdown
 
     if out.suffix.lower() != ".json":
         _fail(f"{out}: the report is JSON; give --out a name ending in .json")
     Existing(overwrite).check([out])
-
     result, _ = run_bench([model], data, masks, n=n, size=size, seed=seed)
     write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
     typer.echo(results_markdown(result))

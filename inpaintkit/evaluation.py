@@ -9,12 +9,11 @@ per image and FID per method and bin between the results and the originals.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,23 +22,20 @@ import torch
 from inpaintkit import metrics, runner
 from inpaintkit.data import fit_square
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import inpaint_array
+from inpaintkit.inference import inpaint_array, require_inpainter
 from inpaintkit.io import (
     list_images,
     mask_to_tensor,
     read_image,
     to_tensor,
     to_uint8,
-    write_bytes,
-    write_csv,
-    write_image,
 )
 from inpaintkit.loading import load_model
 from inpaintkit.masks import FolderMasks, MaskGenerator
 from inpaintkit.models import count_parameters
-from inpaintkit.progress import progress as bar
-from inpaintkit.tasks import IMAGE_TASKS, Task
-from inpaintkit.visual import sample_grid, save_figure, show_hole
+from inpaintkit.progress import progress as progress_bar
+from inpaintkit.tasks import Task
+from inpaintkit.visual import show_hole
 
 
 def first_images(data: str | Path, n: int | None) -> list[Path]:
@@ -114,6 +110,7 @@ class BenchResult:
     methods: dict[str, int]  # name -> parameter count
     rows: list[dict]  # one per method x bin, aggregated
     per_image: list[dict]
+    stages: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
 
     def to_json(self) -> dict:
         return {
@@ -124,6 +121,7 @@ class BenchResult:
             "methods": self.methods,
             "results": self.rows,
             "per_image": self.per_image,
+            "seconds_per_stage": self.stages,
         }
 
 
@@ -159,6 +157,44 @@ class FeatureMetrics:
             self.lpips, self.inception = {}, None
 
 
+BENCH_BATCH = 16  # photos filled and scored together (one chunk in memory at a time)
+
+
+def _fill_batch(model, images: list[np.ndarray], holes: list[np.ndarray], max_side: int) -> list[np.ndarray]:
+    """``model``'s fill of each image: one batch through the runner when the images share a size the
+    model runs at whole (as the bench prepares them), else photo by photo; the pixels of
+    :func:`inpaint_array` either way (known pixels bit-identical)."""
+    if not isinstance(model, torch.nn.Module) or len(images) == 1 or images[0].shape[0] > max_side:
+        return [inpaint_array(model, image, hole) for image, hole in zip(images, holes, strict=True)]
+    require_inpainter(model)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    batch = torch.cat([to_tensor(image) for image in images]).to(device)
+    masks = torch.cat([mask_to_tensor(hole) for hole in holes]).to(device)
+    preds = runner.predict(model, batch, masks)
+    return [
+        np.where(hole[:, :, None], to_uint8(pred), image)
+        for pred, image, hole in zip(preds, images, holes, strict=True)
+    ]
+
+
+class _Stages:
+    """Seconds spent in each stage of a bench (decode, each method's fill, each metric)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def time(self, stage: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def timer():
+            start = time.perf_counter()
+            yield
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+        return timer()
+
+
 @torch.no_grad()
 def run_bench(
     methods: list[str],
@@ -169,44 +205,80 @@ def run_bench(
     seed: int = BENCH_SEED,
     progress: bool | None = None,
     features: FeatureMetrics | None = None,
+    batch: int = BENCH_BATCH,
 ) -> tuple[BenchResult, list[list[np.ndarray]]]:
-    """Every method on the same ``n`` images x every bin of ``masks``. Returns the result and sample
-    grid rows (masked input, each method, original) for the first images."""
+    """Every method on the same ``n`` images x every bin of ``masks``, ``batch`` photos at a time:
+    photos are decoded a chunk ahead on a thread, learned methods fill a chunk in one batch, metrics
+    run on batches and each original's features are computed once for every method and bin. Returns
+    the result (with the seconds each stage took) and sample grid rows (masked input, each method,
+    original) for the first two images."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if batch < 1:
+        raise InpaintError(f"batch must be at least 1, got {batch}")
     files = first_images(data, n)
     bins = protocol_bins(masks, seed)
     models = {name: load_model(name) for name in methods}
     features = features or FeatureMetrics()
-    per_image, grid = [], []
+    stages = _Stages()
+    per_image, grid = [], {}
     real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
-    for i, path in enumerate(bar(files, "bench", show=progress)):
-        image = fit_square(read_image(path), size)
-        target = to_tensor(image)
-        if features.inception is not None:
-            real_feats.append(features.inception(target))
-        reference = {key: lpips.features(target) for key, lpips in features.lpips.items()}
-        for label, mask_of in bins:
-            hole = mask_of(i, size, size)
-            results = []
-            for name, model in models.items():
-                start = time.perf_counter()
-                result = inpaint_array(model, image, hole)
-                seconds = time.perf_counter() - start
-                results.append(result)
-                row = {"method": name, "bin": label, "image": path.name, "hole_ratio": float(hole.mean())}
-                row.update(score(result, image, hole))
-                row["edge"] = float(metrics.edge_error(to_tensor(result), target)[0])
-                row["seconds"] = seconds
-                per_image.append(row)
-            batch = torch.cat([to_tensor(r) for r in results])
-            for key, lpips in features.lpips.items():
-                values = lpips.distance(lpips.features(batch), reference[key]).tolist()
-                for row, value in zip(per_image[-len(models) :], values, strict=True):
-                    row[f"lpips_{key}"] = value
-            if features.inception is not None:
-                for name, feat in zip(models, features.inception(batch), strict=True):
-                    fake_feats[(name, label)].append(feat)
-            if i < 2:
-                grid.append([show_hole(image, hole), *results, image])
+    chunks = [list(range(k, min(k + batch, len(files)))) for k in range(0, len(files), batch)]
+
+    def decode(chunk: list[int]) -> list[np.ndarray]:
+        return [fit_square(read_image(files[i]), size) for i in chunk]
+
+    with ThreadPoolExecutor(1, thread_name_prefix="inpaintkit-decode") as reader:
+        pending = reader.submit(decode, chunks[0])
+        bar = progress_bar(None, "bench", "img", total=len(files), show=progress)
+        for c, chunk in enumerate(chunks):
+            with stages.time("decode (waiting)"):
+                images = pending.result()
+            if c + 1 < len(chunks):
+                pending = reader.submit(decode, chunks[c + 1])
+            targets = torch.cat([to_tensor(image) for image in images])
+            with stages.time("Inception (FID)"):
+                if features.inception is not None:
+                    real_feats.extend(features.inception(targets))
+            with stages.time("LPIPS"):
+                reference = {key: lpips.features(targets) for key, lpips in features.lpips.items()}
+            for b, (label, mask_of) in enumerate(bins):
+                holes = [mask_of(i, size, size) for i in chunk]
+                masks_t = torch.cat([mask_to_tensor(hole) for hole in holes])
+                filled = {}
+                for m, (name, model) in enumerate(models.items()):
+                    start = time.perf_counter()
+                    with stages.time(f"fill: {name}"):
+                        filled[name] = _fill_batch(model, images, holes, max_side=1024)
+                    seconds = (time.perf_counter() - start) / len(chunk)
+                    results = torch.cat([to_tensor(r) for r in filled[name]])
+                    with stages.time("PSNR, SSIM, L1, edges"):
+                        values = {
+                            "psnr": metrics.psnr(results, targets), "ssim": metrics.ssim(results, targets),
+                            "l1": metrics.hole_l1(results, targets, masks_t),
+                            "edge": metrics.edge_error(results, targets),
+                        }  # fmt: skip
+                    with stages.time("LPIPS"):
+                        for key, lpips in features.lpips.items():
+                            values[f"lpips_{key}"] = lpips.distance(lpips.features(results), reference[key])
+                    with stages.time("Inception (FID)"):
+                        if features.inception is not None:
+                            fake_feats[(name, label)].extend(features.inception(results))
+                    for k, i in enumerate(chunk):
+                        row = {
+                            "method": name,
+                            "bin": label,
+                            "image": files[i].name,
+                            "hole_ratio": float(holes[k].mean()),
+                        }
+                        row |= {key: float(v[k]) for key, v in values.items()} | {"seconds": seconds}
+                        per_image.append(((i, b, m), row))
+                for k, i in enumerate(chunk):
+                    if i < 2:
+                        grid[(i, b)] = [show_hole(images[k], holes[k]), *(f[k] for f in filled.values()), images[k]]
+            bar.update(len(chunk))
+        bar.close()
+    per_image = [row for _, row in sorted(per_image, key=lambda item: item[0])]  # image, bin, method
     rows = []
     for name in models:
         for label, _ in bins:
@@ -214,75 +286,11 @@ def run_bench(
             agg = {"method": name, "bin": label, "images": len(chosen)}
             agg.update(_means(chosen))
             if features.inception is not None and len(files) >= 2:
-                agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.concatenate(real_feats))
+                agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.stack(real_feats))
             rows.append(agg)
     params = {name: count_parameters(m) for name, m in models.items()}
-    return BenchResult(masks, size, [p.name for p in files], params, rows, per_image), grid
-
-
-def results_markdown(result: BenchResult) -> str:
-    """One table per metric (methods x bins), then speed and size."""
-    bins = list(dict.fromkeys(r["bin"] for r in result.rows))
-    lookup = {(r["method"], r["bin"]): r for r in result.rows}
-    parts = [
-        f"# Bench: {result.protocol}",
-        "",
-        f"{len(result.images)} images, {PREPARATION.format(size=result.size)}; masks: "
-        f"{PROTOCOLS.get(result.protocol, result.protocol)}. "
-        + (
-            "Metrics on the composited result: PSNR and SSIM over the whole image, L1 inside the hole in "
-            "percent, LPIPS v0.1, FID against the originals (few images per bin make FID biased upwards: "
-            "compare methods, not papers)."
-            if result.protocol not in IMAGE_TASKS
-            else "Metrics over the whole image against the task's exact target; L1 in percent of the range."
-        ),
-    ]
-    mean_ratio = {b: np.mean([lookup[(m, b)]["hole_ratio"] for m in result.methods]) for b in bins}
-    header = ["method"] + [f"{b} ({mean_ratio[b] * 100:.0f} %)" for b in bins]
-    for key, title, fmt, better in METRIC_COLUMNS:
-        if key not in result.rows[0]:
-            continue
-        table = [[m] + [fmt.format(lookup[(m, b)][key]) for b in bins] for m in result.methods]
-        parts += ["", f"## {title} ({better} is better)", "", markdown_table(header, table)]
-    speed = [
-        [m, f"{p:,}", f"{np.mean([lookup[(m, b)]['seconds'] for b in bins]):.4f}"] for m, p in result.methods.items()
-    ]
-    parts += ["", "## Speed and size", "", markdown_table(["method", "parameters", "seconds / image"], speed)]
-    return "\n".join(parts) + "\n"
-
-
-def plot_metrics(result: BenchResult, path: Path) -> None:
-    """Each metric against the bins' mean hole ratio, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [c for c in METRIC_COLUMNS if c[0] in result.rows[0]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.0), squeeze=False)
-    for ax, (key, title, _, better) in zip(axes[0], keys, strict=True):
-        for method in result.methods:
-            rows = sorted((r for r in result.rows if r["method"] == method), key=lambda r: r["hole_ratio"])
-            ax.plot([r["hole_ratio"] * 100 for r in rows], [r[key] for r in rows], marker="o", label=method)
-        ax.set_xlabel("hole (% of image)")
-        ax.set_title(f"{title} ({better} better)", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-BENCH_FILES = ("results.md", "results.csv", "results.json", "metrics.png", "samples.png")
-
-
-def write_bench(result: BenchResult, grid: list[list[np.ndarray]], out: Path) -> None:
-    """The bench's files (``BENCH_FILES``) in ``out``, each written atomically."""
-    write_bytes(out / "results.md", results_markdown(result))
-    write_bytes(out / "results.json", json.dumps(result.to_json(), indent=1) + "\n")
-    write_csv(out / "results.csv", result.rows)
-    plot_metrics(result, out / "metrics.png")
-    if grid:
-        write_image(out / "samples.png", sample_grid(grid, cell=128))
+    result = BenchResult(masks, size, [p.name for p in files], params, rows, per_image, stages.seconds)
+    return result, [grid[key] for key in sorted(grid)]
 
 
 @torch.no_grad()
@@ -302,7 +310,7 @@ def run_task_bench(
     models = {name: load_model(name) for name in methods}
     per_image, grid = [], []
     tasks = {name: Task(task_name, **_task_args(model, task_name)) for name, model in models.items()}
-    for i, path in enumerate(bar(files, f"bench {task_name}", show=progress)):
+    for i, path in enumerate(progress_bar(files, f"bench {task_name}", show=progress)):
         image = to_tensor(fit_square(read_image(path), size))[0]
         row_images = []
         for name, model in models.items():

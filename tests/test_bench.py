@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,3 +67,29 @@ def test_eval_cli_writes_a_report(tmp_path):
     report = json.loads(out.read_text())
     assert report["methods"] == {"navier-stokes": 0} and report["results"][0]["bin"] == "center"
     assert "bicubic" in report["preparation"]
+
+
+def test_batching_leaves_the_numbers_unchanged(features):
+    """Photos filled and scored 4 at a time (with a remainder of 1) give the table of one at a time."""
+    from inpaintkit.reports import results_markdown
+
+    data = shared("bsds500", "test")
+    runs = {
+        batch: run_bench(
+            ["telea", "default"], data, "lama-256", n=5, size=64, progress=False, features=features, batch=batch
+        )  # fmt: skip
+        for batch in (1, 4)
+    }
+    (one, grid_one), (four, grid_four) = runs[1], runs[4]
+    table = [results_markdown(r).split("## Speed and size")[0] for r in (one, four)]
+    assert table[0] == table[1]
+    assert [(r["method"], r["bin"], r["image"]) for r in one.per_image] == [
+        (r["method"], r["bin"], r["image"]) for r in four.per_image
+    ]
+    for a, b in zip(one.per_image, four.per_image, strict=True):
+        for key in KEYS[:-2] + ("edge",):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["method"], key)
+    for row_one, row_four in zip(grid_one, grid_four, strict=True):
+        for x, y in zip(row_one, row_four, strict=True):
+            assert np.abs(x.astype(int) - y.astype(int)).max() <= 1  # batched convolutions round alike
+    assert {"decode (waiting)", "fill: telea", "fill: default", "LPIPS", "Inception (FID)"} <= set(four.stages)
