@@ -10,7 +10,7 @@ import numpy as np
 from inpaintkit.errors import InpaintError
 from inpaintkit.evaluation import markdown_table, run_bench
 from inpaintkit.io import write_bytes
-from inpaintkit.visual import save_figure
+from inpaintkit.visual import figure, save_figure
 
 COMPARE_FILES = ("curves.png", "bars.png", "compare.md")
 
@@ -31,10 +31,6 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: str = "lama-256", n: int = 20) -> str:
     """Validation curves and best-metric bars across training runs; with ``data``, also a bench of
     each run's exported model on the same test images (bars of its test metrics)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import yaml
 
     runs = [Path(r) for r in runs]
@@ -46,7 +42,7 @@ def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: s
     configs = [yaml.safe_load((r / "config.yaml").read_text()) for r in runs]
     out.mkdir(parents=True, exist_ok=True)
     tags = ["val/psnr", "val/ssim", "val/loss", "train/loss"]
-    fig, axes = plt.subplots(1, len(tags), figsize=(4 * len(tags), 3.2))
+    fig, axes = figure(len(tags), (4 * len(tags), 3.2))
     for ax, tag in zip(axes, tags, strict=True):
         for label, series in zip(labels, scalars, strict=True):
             if series.get(tag):
@@ -71,8 +67,8 @@ def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: s
                 bars[f"test {key}"] = [
                     float(np.mean([r[key] for r in result.rows if r["method"] == m])) for m in models
                 ]
-    fig, axes = plt.subplots(1, len(bars), figsize=(4 * len(bars), 3.2))
-    for ax, (title, values) in zip(np.atleast_1d(axes), bars.items(), strict=True):
+    fig, axes = figure(len(bars), (4 * len(bars), 3.2))
+    for ax, (title, values) in zip(axes, bars.items(), strict=True):
         ax.bar(range(len(labels)), values)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
         ax.set_title(title)

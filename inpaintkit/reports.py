@@ -11,7 +11,7 @@ import numpy as np
 from inpaintkit.evaluation import METRIC_COLUMNS, PREPARATION, PROTOCOLS, BenchResult, markdown_table
 from inpaintkit.io import write_bytes, write_csv, write_image
 from inpaintkit.tasks import IMAGE_TASKS
-from inpaintkit.visual import sample_grid, save_figure
+from inpaintkit.visual import figure, sample_grid, save_figure
 
 
 def results_markdown(result: BenchResult) -> str:
@@ -51,21 +51,16 @@ def results_markdown(result: BenchResult) -> str:
 
 def plot_metrics(result: BenchResult, path: Path) -> None:
     """Each metric against the bins' mean hole ratio, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = [c for c in METRIC_COLUMNS if c[0] in result.rows[0]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.0), squeeze=False)
-    for ax, (key, title, _, better) in zip(axes[0], keys, strict=True):
+    fig, axes = figure(len(keys), (3.2 * len(keys), 3.0))
+    for ax, (key, title, _, better) in zip(axes, keys, strict=True):
         for method in result.methods:
             rows = sorted((r for r in result.rows if r["method"] == method), key=lambda r: r["hole_ratio"])
             ax.plot([r["hole_ratio"] * 100 for r in rows], [r[key] for r in rows], marker="o", label=method)
         ax.set_xlabel("hole (% of image)")
         ax.set_title(f"{title} ({better} better)", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
 

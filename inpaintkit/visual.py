@@ -10,15 +10,21 @@ from PIL import Image
 from inpaintkit.io import write_bytes
 
 
-def save_figure(fig, path: Path) -> Path:
-    """A matplotlib figure as a PNG, written atomically, and the figure closed."""
-    import io
+def figure(columns: int, size: tuple[float, float]):
+    """A figure of one row of ``columns`` axes ``(fig, axes)``, made without pyplot: the library never
+    switches the backend or opens windows, so a notebook's own plots keep working."""
+    from matplotlib.figure import Figure
 
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=size)
+    return fig, fig.subplots(1, columns, squeeze=False)[0]
+
+
+def save_figure(fig, path: Path) -> Path:
+    """A matplotlib figure as a PNG, written atomically."""
+    import io
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     return write_bytes(path, buffer.getvalue())
 
 

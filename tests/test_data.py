@@ -58,13 +58,25 @@ def test_prepare_one_square_per_photo(tmp_path, photo_folder, mode):
 def test_prepare_cli_and_bad_mode(tmp_path, photo_folder, monkeypatch):
     result = run_cli("prepare", photo_folder, tmp_path / "o", "--size", "32", "--mode", "squash")
     assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--mode" in result.stderr
+    monkeypatch.setenv("INPAINTKIT_PROGRESS", "1")  # a bar, as in a terminal
     result = run_cli("prepare", photo_folder, tmp_path / "o", "--size", "32")
     assert result.returncode == 0 and "1 unreadable" in result.stdout
-    assert "prepare:" not in result.stderr  # no bar in a log (stderr is not a terminal)
-    monkeypatch.setenv("INPAINTKIT_PROGRESS", "1")
-    result = run_cli("prepare", photo_folder, tmp_path / "again", "--size", "32")
-    assert result.returncode == 0 and "prepare: 100%" in result.stderr
+    assert "prepare: 100%" in result.stderr
     assert re.search(r"(\d+)/\1 \[\d\d:\d\d<00:00", result.stderr)  # the count, time taken and time left
+
+
+def test_progress_bars_show_in_a_terminal_or_when_asked(monkeypatch, capsys):
+    from inpaintkit.progress import progress
+
+    monkeypatch.delenv("INPAINTKIT_PROGRESS", raising=False)
+    assert list(progress(range(3), "work")) == [0, 1, 2]
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here
+    monkeypatch.setenv("INPAINTKIT_PROGRESS", "1")
+    list(progress(range(3), "work"))
+    assert "work: 100%" in capsys.readouterr().err
+    monkeypatch.setenv("INPAINTKIT_PROGRESS", "0")
+    list(progress(range(3), "work", show=None))
+    assert capsys.readouterr().err == ""
 
 
 def test_dataset_is_seeded_per_sample_and_epoch(photo_folder):
