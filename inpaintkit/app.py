@@ -234,7 +234,7 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
                 with gr.Column():
                     upload = gr.UploadButton("Open a photo", file_types=["image"], type="filepath", elem_id="open")
                     editor = gr.ImageMask(
-                        label="Paint the hole (wheel: zoom; drag with the pan tool: move)", type="filepath",
+                        label="Paint the hole (Alt+wheel: zoom; wheel or the hand tool: move)", type="filepath",
                         image_mode="RGB", format="png", layers=False, transforms=(), sources=("upload",),
                         elem_id="editor", brush=gr.Brush(colors=[(HOLE_COLOUR, HOLE_OPACITY)], default_size=24,
                                                          color_mode="fixed"),

@@ -3,6 +3,8 @@ undo and redo across fills, selection points), how the hole is shown, and the pa
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from inpaintkit.io import read_mask
@@ -58,7 +60,7 @@ def rgb_colour(text: str | None) -> str:
     digits = text.lstrip("#")
     if len(digits) == 3:
         digits = "".join(c * 2 for c in digits)
-    return "#" + digits[:6].lower() if len(digits) >= 6 else HOLE_COLOUR
+    return "#" + digits[:6].lower() if re.fullmatch(r"[0-9a-fA-F]{6}([0-9a-fA-F]{2})?", digits) else HOLE_COLOUR
 
 
 # Uploads over --max-upload-mb are refused in the page, before they are sent, with the limit named

@@ -262,3 +262,16 @@ def test_the_app_removes_its_folder_when_it_stops(photo_and_mask):
     assert demo.workdir.is_dir() and any(demo.workdir.rglob("*.png"))  # examples, at least
     demo.close()
     assert not demo.workdir.exists()
+
+
+def test_the_hole_is_tinted_in_the_colour_and_opacity_picked():
+    from inpaintkit.page import overlay, rgb_colour
+
+    assert rgb_colour("#0F0") == rgb_colour("#00ff00") == rgb_colour("rgba(0, 255, 0, 0.5)") == "#00ff00"
+    assert rgb_colour(None) == rgb_colour("nonsense") == "#ff00ff"  # the default, never an error
+    rgb = np.full((4, 4, 3), 100, np.uint8)
+    hole = np.zeros((4, 4), bool)
+    hole[1:3, 1:3] = True
+    out = overlay(rgb, hole, "#00ff00", 0.5)
+    np.testing.assert_array_equal(out[hole], np.tile([50, 178, 50], (4, 1)))  # 100 * 0.5 + 255 * 0.5 = 177.5
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])

@@ -2,6 +2,7 @@
 paint, fill, continue, undo, click an object, extend the canvas, cancel) and every result is checked
 against its input. The first test also takes the README's screenshot of the editor."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -287,3 +288,12 @@ def test_brush_size_in_image_pixels_and_the_hole_colour(page, photo, tmp_path):
     _, out = fill(page, tmp_path, "wide")
     top, bottom = changed_rows(rgb, out)
     assert 110 <= bottom - top <= 135  # a 120 px brush, in the photo's own pixels
+    zoom = page.locator("#editor").get_by_text(re.compile(r"^\d+%$"))
+    before = int(zoom.inner_text().rstrip("%"))
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.keyboard.down("Alt")
+    page.mouse.wheel(0, -400)  # Alt+wheel zooms in at the pointer
+    page.keyboard.up("Alt")
+    page.wait_for_timeout(500)
+    assert int(zoom.inner_text().rstrip("%")) > before
