@@ -20,7 +20,7 @@ from inpaintkit.errors import InpaintError, MaskSizeError
 from inpaintkit.inference import InpaintOptions, inpaint_array, prepare
 from inpaintkit.io import APP_MAX_PIXELS, read_photo, write_photo
 from inpaintkit.jobs import HoleSource
-from inpaintkit.loading import DEFAULT_MODEL, load_model
+from inpaintkit.loading import BUNDLED, DEFAULT_MODEL, bundled_weights, load_model
 from inpaintkit.models import card_task, classical_names, read_card
 
 FIELDS = {
@@ -34,7 +34,6 @@ FIELDS = {
     "strategy": ("string", "Optional. Large photos: auto (default), original, resize or crop."),
 }
 TEXT_FIELDS = ("select", "exclude", "dilate", "extend", "model", "strategy")
-IMAGE_TASK_MODELS = {"sobel": "sobel"}  # bundled image-to-image models
 
 
 class Cancelled(InpaintError):
@@ -52,7 +51,8 @@ class Inpainter:
         max_pixels: int = APP_MAX_PIXELS,
     ):
         self.choices: dict[str, str] = {DEFAULT_MODEL: DEFAULT_MODEL, **{n: n for n in classical_names()}}
-        self.image_tasks: dict[str, str] = dict(IMAGE_TASK_MODELS)
+        # the bundled image-to-image models (Sobel, filter, denoise), then those in weights_dir
+        self.image_tasks = {n: n for n in BUNDLED if n != DEFAULT_MODEL and bundled_weights(n).is_file()}
         if weights_dir is not None:
             folder = Path(weights_dir)
             if not folder.is_dir():

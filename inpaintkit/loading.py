@@ -16,6 +16,8 @@ DEFAULT_MODEL = "default"
 BUNDLED = {
     "default": "the inpainting flagship (the model used when none is named)",
     "sobel": "a 0.48M-parameter U-Net that computes the Sobel edge magnitude (task sobel)",
+    "filter": "a 0.48M-parameter U-Net that applies a fixed 5x5 filter (task filter, kernel seed 0)",
+    "denoise": "a 0.48M-parameter U-Net that removes Gaussian noise of sigma 25/255 (task denoise)",
 }
 PICKLE_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin")
 
