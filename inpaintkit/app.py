@@ -314,7 +314,7 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         selection.select(click, [session, mode, *style[1:]], [session, selection])
         clear.click(clear_points, style, [session, selection])
         for control in (diameter, colour, opacity):
-            control.change(restyle, [*style, diameter], [editor, selection])
+            control.change(restyle, [*style, diameter], [editor, selection], show_progress="hidden")
         demo.load(None, js=f"() => {{ ({SIZE_CHECK})({max_upload_mb}); ({KEYS})(); }}")
         image_in = gr.Image(type="filepath", visible=False)
         mask_in = gr.Image(type="filepath", visible=False)

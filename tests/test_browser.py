@@ -272,13 +272,13 @@ def test_brush_size_in_image_pixels_and_the_hole_colour(page, photo, tmp_path):
     size = page.locator("#brush-size input[type=number]")
     size.fill("120")
     size.press("Enter")
-    page.wait_for_timeout(1000)
+    settle(page)  # the brush is set by the server: wait until the editor has it
     page.locator("#hole-colour button").first.click()  # the colour picker opens
     field = page.locator("#hole-colour input[type=text]")
     field.fill("#00ff00")
     field.press("Enter")
     page.get_by_text("Remove things from a photo").click()  # and closes
-    page.wait_for_timeout(1500)
+    settle(page)
     paint(page, 0.5)
     canvas = page.locator("#editor canvas").first
     shot = np.asarray(Image.open(__import__("io").BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
