@@ -9,6 +9,7 @@ per image and FID per method and bin between the results and the originals.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -22,7 +23,7 @@ import torch
 from inpaintkit import metrics, runner
 from inpaintkit.data import fit_square
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import inpaint_array, require_inpainter
+from inpaintkit.inference import InpaintOptions, _device, inpaint_array, require_inpainter
 from inpaintkit.io import (
     list_images,
     mask_to_tensor,
@@ -167,7 +168,7 @@ def _fill_batch(model, images: list[np.ndarray], holes: list[np.ndarray], max_si
     if not isinstance(model, torch.nn.Module) or len(images) == 1 or images[0].shape[0] > max_side:
         return [inpaint_array(model, image, hole) for image, hole in zip(images, holes, strict=True)]
     require_inpainter(model)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = _device(model)
     batch = torch.cat([to_tensor(image) for image in images]).to(device)
     masks = torch.cat([mask_to_tensor(hole) for hole in holes]).to(device)
     preds = runner.predict(model, batch, masks)
@@ -183,16 +184,11 @@ class _Stages:
     def __init__(self):
         self.seconds: dict[str, float] = {}
 
+    @contextlib.contextmanager
     def time(self, stage: str):
-        import contextlib
-
-        @contextlib.contextmanager
-        def timer():
-            start = time.perf_counter()
-            yield
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-        return timer()
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 @torch.no_grad()
@@ -249,7 +245,7 @@ def run_bench(
                 for m, (name, model) in enumerate(models.items()):
                     start = time.perf_counter()
                     with stages.time(f"fill: {name}"):
-                        filled[name] = _fill_batch(model, images, holes, max_side=1024)
+                        filled[name] = _fill_batch(model, images, holes, InpaintOptions().max_side)
                     seconds = (time.perf_counter() - start) / len(chunk)
                     results = torch.cat([to_tensor(r) for r in filled[name]])
                     with stages.time("PSNR, SSIM, L1, edges"):
