@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import struct
 import subprocess
 import sys
+import traceback
+import warnings
 import zlib
 from pathlib import Path
 
@@ -28,11 +32,41 @@ def shared(*parts: str) -> Path:
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    return subprocess.run(
-        [str(CLI), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
-    )
+def run_cli(*args: str, cwd: Path | None = None, fresh: bool = False) -> subprocess.CompletedProcess:
+    """The ``inpaintkit`` command on ``args``: its exit code, stdout and stderr.
+
+    It runs in this process: a fresh interpreter spends 3-10 s importing torch (and Lightning for
+    ``train``) before the command starts. ``fresh`` starts one, for what a process reads once (its
+    umask, a clean import). An exception that escapes ``main`` comes back as a traceback with exit
+    code 1, as Python would give."""
+    if fresh:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+        return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+    from inpaintkit import cli
+
+    argv = ["inpaintkit", *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    saved, sys.argv = sys.argv, argv
+    try:
+        with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with warnings.catch_warnings():  # main() installs its one-line warning printer
+                code = _exit_code(cli.main)
+    finally:
+        sys.argv = saved
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def _exit_code(main) -> int:
+    try:
+        main()
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
 
 
 def png_bytes(width: int, height: int, data: bytes = b"\x00" * 16) -> bytes:

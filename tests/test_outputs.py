@@ -101,7 +101,7 @@ def test_outputs_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
         result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea",
-                         "-o", tmp_path / "out.png")  # fmt: skip
+                         "-o", tmp_path / "out.png", fresh=True)  # fmt: skip
     finally:
         os.umask(old)
     assert result.returncode == 0, result.stderr

@@ -27,13 +27,14 @@ def tensorboard_tags(run_dir) -> set[str]:
     return tags
 
 
-def small_run(config, photo_dirs, out, *extra):
+def small_run(config, photo_dirs, out, *extra, fresh: bool = False):
     train_dir, val_dir = photo_dirs
     size = SIZES.get(config.stem, 64)
     return run_cli(
         "train", "--config", config, "--data", train_dir, "--out", out, "--max-steps", "2",
         "--set", f"val_data={val_dir}", "--set", f"size={size}", "--set", "batch_size=2",
         "--set", "val_count=2", "--set", "workers=0", "--set", "val_every=1", "--set", "log_every=1", *extra,
+        fresh=fresh,
     )  # fmt: skip
 
 
@@ -203,9 +204,9 @@ def test_curriculum_gives_more_samples_to_harder_levels():
 
 def test_ddp_with_two_cpu_processes(photo_dirs, tmp_path):
     config = REPO / "configs" / "landscape-unet.yaml"
-    result = small_run(
-        config, photo_dirs, tmp_path, "--set", "accelerator=cpu", "--set", "devices=2", "--set", "strategy=ddp"
-    )
+    ddp = ("--set", "accelerator=cpu", "--set", "devices=2", "--set", "strategy=ddp")
+    # DDP starts the second rank by running this command again: it needs a process of its own
+    result = small_run(config, photo_dirs, tmp_path, *ddp, fresh=True)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = list(tmp_path.iterdir())  # both ranks wrote into one run directory
     assert (run_dir / "model.safetensors").is_file()
