@@ -5,7 +5,6 @@ Every user-facing problem is an :class:`InpaintError`, printed as one ``error:``
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from inpaintkit import cli_research as research
+from inpaintkit.cli_research import Overwrite
 from inpaintkit.errors import InpaintError, MaskSizeError
 from inpaintkit.progress import progress, say
 
@@ -32,7 +33,6 @@ def _explain(exc: InpaintError) -> str:
     return f"error: {exc}" + ("; pass --resize-mask to resize it" if isinstance(exc, MaskSizeError) else "")
 
 
-Overwrite = Annotated[bool, typer.Option(help="Replace outputs that already exist (by default they are kept).")]
 SkipExisting = Annotated[bool, typer.Option(help="Keep outputs that exist, write the rest (to finish a folder).")]
 
 
@@ -141,116 +141,12 @@ def prepare(
     )
 
 
-@app.command()
-def train(
-    config: Annotated[Path, typer.Option(help="Recipe YAML (see configs/).")],
-    data: Annotated[Path | None, typer.Option(help="Training photos (overrides the recipe's data).")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a recipe key: --set lr=2e-4 (repeatable).")
-    ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue from a checkpoint (last.ckpt).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
-    grid: Annotated[
-        str | None, typer.Option(help="Train one run per value, then compare: optimizer=adam,sgd or loss=mse,l1.")
-    ] = None,
-) -> None:
-    """Train a model from a recipe; writes a run directory with checkpoints, logs and model.safetensors."""
-    from inpaintkit.training import load_config
-    from inpaintkit.training import train as run_training
-
-    cfg = load_config(config)
-    given = {"data": data, "max_steps": max_steps, "out": out}
-    cfg = cfg.with_overrides([*(set_ or []), *(f"{k}={v}" for k, v in given.items() if v is not None)])
-    if grid is None:
-        run_dir = run_training(cfg, resume=str(resume) if resume else None, command=sys.argv)
-        if os.environ.get("LOCAL_RANK", "0") == "0":
-            typer.echo(f"run: {run_dir}\nmodel: {run_dir / 'model.safetensors'}")
-        return
-    from inpaintkit.compare import train_grid
-
-    if resume is not None:
-        _fail("--grid starts fresh runs; it cannot be combined with --resume")
-    runs, compare_dir, table = train_grid(cfg, grid, sys.argv)
-    typer.echo(table)
-    typer.echo(f"runs: {', '.join(map(str, runs))}\ncomparison: {compare_dir}")
-
-
-@app.command()
-def bench(
-    methods: Annotated[str, typer.Option(help="Comma-separated names or .safetensors files.")],
-    data: Annotated[Path, typer.Option(help="Folder of test photos.")],
-    out: Annotated[Path, typer.Option(help="Folder for results.md/.csv/.json, metrics.png, samples.png.")],
-    masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")] = "pconv-bins",
-    n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
-    size: Annotated[int | None, typer.Option(help="Square size of the prepared photos (256; 128 for tasks).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
-    task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise (image-to-image).")] = "inpaint",
-    overwrite: Overwrite = False,
-) -> None:
-    """Compare methods on exactly the same images and masks, per hole-ratio bin (or on a task's target)."""
-    from inpaintkit.evaluation import run_bench, run_task_bench
-    from inpaintkit.io import Existing
-    from inpaintkit.reports import BENCH_FILES, results_markdown, write_bench
-    from inpaintkit.tasks import IMAGE_TASKS
-
-    Existing(overwrite).check([out / name for name in BENCH_FILES])
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    if task in IMAGE_TASKS:
-        result, grid = run_task_bench(names, data, task, n=n, size=size or 128)
-    elif task == "inpaint":
-        result, grid = run_bench(names, data, masks, n=n, size=size or 256, seed=seed)
-    else:
-        _fail(f"unknown --task {task!r}; choose inpaint, {', '.join(IMAGE_TASKS)}")
-    write_bench(result, grid, out)
-    typer.echo(results_markdown(result))
-    typer.echo(f"written: {out}/results.md, results.csv, results.json, metrics.png, samples.png")
-
-
-@app.command("eval")
-def evaluate(
-    model: Annotated[str, typer.Option(help="Method name or .safetensors file.")],
-    data: Annotated[Path, typer.Option(help="Folder of test photos.")],
-    masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")],
-    out: Annotated[Path, typer.Option(help="JSON report to write.")],
-    n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
-    size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
-    overwrite: Overwrite = False,
-) -> None:
-    """Evaluate one method: every metric, by hole-ratio bin, as a JSON report."""
-    import json
-
-    from inpaintkit.evaluation import run_bench
-    from inpaintkit.io import Existing, write_bytes
-    from inpaintkit.reports import results_markdown
-
-    if out.suffix.lower() != ".json":
-        _fail(f"{out}: the report is JSON; give --out a name ending in .json")
-    Existing(overwrite).check([out])
-    result, _ = run_bench([model], data, masks, n=n, size=size, seed=seed)
-    write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
-    typer.echo(results_markdown(result))
-    typer.echo(f"report: {out}")
-
-
-@app.command()
-def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Training run directories.")],
-    out: Annotated[Path, typer.Option(help="Folder for curves.png, bars.png and compare.md.")],
-    data: Annotated[Path | None, typer.Option(help="Also bench each run's model on these test photos.")] = None,
-    masks: Annotated[str, typer.Option(help="Mask protocol of that bench.")] = "lama-256",
-    n: Annotated[int, typer.Option(help="Images in that bench.")] = 20,
-    overwrite: Overwrite = False,
-) -> None:
-    """Validation curves and bar charts of metrics across training runs."""
-    from inpaintkit.compare import COMPARE_FILES, compare_runs
-    from inpaintkit.io import Existing
-
-    Existing(overwrite).check([out / name for name in COMPARE_FILES])
-
-    typer.echo(compare_runs(runs, out, data=data, masks=masks, n=n))
-    typer.echo(f"written: {out}/curves.png, bars.png, compare.md")
+# The commands that train and measure live in their own module; registered here in this order.
+app.command()(research.train)
+app.command()(research.bench)
+app.command("eval")(research.evaluate)
+app.command()(research.compare)
+app.command()(research.study)
 
 
 @app.command("app")

@@ -82,7 +82,10 @@ def _default_irregular_masks() -> Path:
 
 
 def protocol_bins(spec: str, seed: int = BENCH_SEED) -> list[tuple[str, MaskSource]]:
-    """The named bins of a protocol, or one bin for any mask spec (``strokes``, ``folder=DIR``...)."""
+    """The named bins of a protocol, or one bin for any mask spec (``strokes``, ``folder=DIR``...);
+    specs joined by ``;`` are one bin each (``box:max=18;box:min=19,max=36``)."""
+    if ";" in spec:
+        return [one for part in spec.split(";") for one in protocol_bins(part.strip(), seed)]
     if spec == "pconv-bins" or spec.startswith("pconv-bins="):
         folder = Path(spec.split("=", 1)[1]) if "=" in spec else _default_irregular_masks()
         masks = FolderMasks(folder)
@@ -135,8 +138,10 @@ METRIC_COLUMNS = [
     ("fid", "FID", "{:.2f}", "lower"),
     ("edge", "edge error", "{:.4f}", "lower"),
 ]
+# Whole-image errors in [0, 1] units, kept in every row (studies report them; PSNR says the same for tables).
+IMAGE_ERRORS = [("mae", "MAE", "{:.4f}", "lower"), ("mse", "MSE", "{:.5f}", "lower")]
 # Per-image values averaged into a bin's row (FID is computed per bin from features instead).
-PER_IMAGE_KEYS = ("hole_ratio", *(key for key, *_ in METRIC_COLUMNS if key != "fid"), "seconds")
+PER_IMAGE_KEYS = ("hole_ratio", *(key for key, *_ in METRIC_COLUMNS + IMAGE_ERRORS if key != "fid"), "seconds")
 
 
 def _means(rows: list[dict]) -> dict[str, float]:
@@ -145,11 +150,14 @@ def _means(rows: list[dict]) -> dict[str, float]:
 
 
 class FeatureMetrics:
-    """LPIPS (VGG, AlexNet) and Inception features, if their weights are provisioned."""
+    """LPIPS (VGG, AlexNet) and Inception features, if their weights are provisioned (and ``learned``)."""
 
-    def __init__(self):
+    def __init__(self, learned: bool = True):
         from inpaintkit.backbones import PREPARE_HINT
 
+        self.lpips, self.inception = {}, None
+        if not learned:
+            return
         try:
             self.lpips = {"vgg": metrics.LPIPS("vgg"), "alex": metrics.LPIPS("alex")}
             self.inception = metrics.InceptionPool()
@@ -253,6 +261,8 @@ def run_bench(
                             "psnr": metrics.psnr(results, targets), "ssim": metrics.ssim(results, targets),
                             "l1": metrics.hole_l1(results, targets, masks_t),
                             "edge": metrics.edge_error(results, targets),
+                            "mae": (results - targets).abs().mean((1, 2, 3)),
+                            "mse": (results - targets).square().mean((1, 2, 3)),
                         }  # fmt: skip
                     with stages.time("LPIPS"):
                         for key, lpips in features.lpips.items():

@@ -4,14 +4,31 @@ metric against the hole ratio and a sample grid, written atomically (``inpaintki
 from __future__ import annotations
 
 import json
+import os
+import platform
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from inpaintkit.evaluation import METRIC_COLUMNS, PREPARATION, PROTOCOLS, BenchResult, markdown_table
 from inpaintkit.io import write_bytes, write_csv, write_image
 from inpaintkit.tasks import IMAGE_TASKS
 from inpaintkit.visual import figure, sample_grid, save_figure
+
+
+def machine() -> str:
+    """The processor, core count, torch version and threads (and the GPU, if any) a result came from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{gpu}"
 
 
 def results_markdown(result: BenchResult) -> str:
