@@ -98,6 +98,9 @@ BAD = {  # case: (what its one line must say, arguments)
         "weights file not found",
         ["export", "--model", "nothing.safetensors", "--output", "m.onnx"],
     ),
+    "study: missing file": ("study file not found", ["study", "nothing.yaml", "--out", "page"]),
+    "study: not a study": ("expected a mapping", ["study", "notes.txt", "--out", "page"]),
+    "study: no test images": ("--n must be at least 1", ["study", "notes.txt", "--out", "page", "--n", "0"]),
     "apply: missing input": ("file not found", ["apply", "nothing.png", "--model", "telea", "--output", "o.png"]),
 }
 for logger in ("wandb", "mlflow"):

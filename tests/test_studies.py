@@ -1,0 +1,71 @@
+"""Studies: every file in configs/studies runs end to end at toy scale through the real CLI, and a
+rerun reuses its finished runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inpaintkit.errors import InpaintError
+from inpaintkit.evaluation import protocol_bins
+from inpaintkit.study import Study, _variants
+
+from .conftest import REPO, run_cli
+
+STUDIES = sorted((REPO / "configs" / "studies").glob("*.yaml"))
+TOY = [
+    "--set", "size=32", "--set", "max_steps=2", "--set", "batch_size=2", "--set", "val_count=2",
+    "--set", "val_every=1", "--set", "workers=0", "--n", "2",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_each_study_runs_at_toy_scale_through_the_cli(path, photo_dirs, tmp_path):
+    train_dir, val_dir = photo_dirs
+    study = Study.load(path)
+    page_dir, runs_dir = tmp_path / "page", tmp_path / "runs"
+    args = [
+        "study", path, "--out", page_dir, "--runs", runs_dir, "--data", val_dir,
+        "--set", f"data={train_dir}", "--set", f"val_data={val_dir}", *TOY,
+    ]  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (page_dir / "README.md").read_text()
+    numbers = json.loads((page_dir / "results.json").read_text())
+    runs = sorted(runs_dir.iterdir())
+    assert sorted(map(str, runs)) == sorted(numbers["runs"])
+    labels = []
+    for recipe in study.recipes:
+        for item in study.vary:
+            key, variants = _variants(item)
+            labels += [label for label, _ in variants]
+            section = page.split(f"\n## {recipe}: {key}\n")[1].split("\n## ")[0]
+            rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # after the header
+            assert [row.split("|")[1].strip() for row in rows[1:]] == [label for label, _ in variants]
+            assert "Best on the test" in section
+            assert (page_dir / f"{recipe}-{key}" / "curves.png").is_file()
+    # a variant equal to another (the recipe's own value in two grids) trains once
+    assert len(runs) <= len(labels) and all((run / "model.safetensors").is_file() for run in runs)
+    bins = len(protocol_bins(study.masks()))
+    assert len(numbers["test"]) == len(runs) * bins
+    assert all(row["images"] == 2 for row in numbers["test"])
+    again = run_cli(*args, "--overwrite")  # a rerun trains nothing: the same runs, the same test
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(runs_dir.iterdir()) == runs
+    timeless = [{k: v for k, v in row.items() if k != "seconds"} for row in numbers["test"]]
+    rerun = json.loads((page_dir / "results.json").read_text())["test"]
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in rerun] == timeless
+
+
+def test_vary_entries_and_one_bin_per_mask_spec():
+    assert _variants("optimizer=adam,sgd") == ("optimizer", [("adam", ["optimizer=adam"]), ("sgd", ["optimizer=sgd"])])
+    labelled = {"training": {"level-1": ["curriculum=null", "masks=box:min=1,max=18"], "all": ["masks=box"]}}
+    assert _variants(labelled) == ("training", [("level-1", labelled["training"]["level-1"]), ("all", ["masks=box"])])
+    for bad in ({"training": {"only": ["x=1"]}}, {"a": {}, "b": {}}, 3, "optimizer=adam"):
+        with pytest.raises(InpaintError, match="vary entry|at least two values"):
+            _variants(bad)
+    bins = protocol_bins("box:min=1,max=18,margin=0; box:min=19,max=36,margin=0")
+    assert [label for label, _ in bins] == ["box:min=1,max=18,margin=0", "box:min=19,max=36,margin=0"]
+    sides = [int(mask_of(0, 64, 64).sum() ** 0.5) for _, mask_of in bins]
+    assert 1 <= sides[0] <= 18 and 19 <= sides[1] <= 36
