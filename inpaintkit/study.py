@@ -1,12 +1,12 @@
 """Studies: a question about recipes answered by training variants and testing them, in one command.
 
-A study file (``configs/studies/*.yaml``) names recipes, what to vary in them (``vary``, each line a
-``--grid`` spec run against every recipe), the scale every run uses (``set``) and the test (photos,
-mask bins, image count, size, metrics). ``inpaintkit study FILE --out DIR`` trains each variant once
-(a finished run with the same recipe is reused, so an interrupted study continues), tests every model
-on the same images and masks in one batched bench, and writes a page: the reference's claim, the
-hardware and time, a test table per recipe and varied key with the best value named, the validation
-curves of each group and every number as JSON.
+A study file (``configs/studies/*.yaml``) names recipes (in ``configs/``, or paths), what to vary in
+each (``vary``: ``--grid`` specs, or named variants of several overrides), the scale every run uses
+(``set``) and the test (photos, mask bins, image count, size, metrics). ``inpaintkit study FILE
+--out DIR`` trains each variant once (a finished run with the same recipe is reused, so an interrupted
+study continues), tests every model on the same images and masks in one batched bench, and writes a
+page: the reference's claim, the hardware and time, a test table per recipe and varied key with the
+best value named, the validation curves of each group and every number as JSON.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Study:
     title: str
     reference: str
     recipes: list[str]
-    vary: list[str]
+    vary: list  # "key=a,b" or {name: {label: [overrides]}}
     test: dict
     set: list[str] = field(default_factory=list)
 
@@ -69,9 +69,16 @@ class Study:
             raise InpaintError(f"{path}: name at least one recipe and one thing to vary")
         for item in self.vary:
             _variants(item)
+        if not isinstance(self.title, str) or not isinstance(self.reference, str):
+            raise InpaintError(f"{path}: title and reference must be text")
         test = self.test if isinstance(self.test, dict) else {}
         if sorted(test) != ["data", "masks", "metrics", "n", "size"]:
             raise InpaintError(f"{path}: test must give exactly data, masks, metrics, n and size")
+        masks = test["masks"] if isinstance(test["masks"], list) else [test["masks"]]
+        if not masks or not all(isinstance(m, str) for m in masks) or not isinstance(test["data"], str):
+            raise InpaintError(f"{path}: test data must be a folder and masks a spec or a list of specs")
+        if not isinstance(test["metrics"], list) or not test["metrics"]:
+            raise InpaintError(f"{path}: test metrics must be a list; choose from {', '.join(METRICS)}")
         if unknown := [m for m in test["metrics"] if m not in METRICS]:
             raise InpaintError(f"{path}: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
         for key in ("n", "size"):
