@@ -28,16 +28,24 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: sorted(values) for tag, values in series.items()}
 
 
-def compare_runs(runs: list[Path], out: Path, data: Path | None = None, masks: str = "lama-256", n: int = 20) -> str:
-    """Validation curves and best-metric bars across training runs; with ``data``, also a bench of
-    each run's exported model on the same test images (bars of its test metrics)."""
+def compare_runs(
+    runs: list[Path],
+    out: Path,
+    data: Path | None = None,
+    masks: str = "lama-256",
+    n: int = 20,
+    labels: list[str] | None = None,
+) -> str:
+    """Validation curves and best-metric bars across training runs (named by their folders, or by
+    ``labels``); with ``data``, also a bench of each run's exported model on the same test images
+    (bars of its test metrics)."""
     import yaml
 
     runs = [Path(r) for r in runs]
     for run in runs:
         if not (run / "config.yaml").is_file():
             raise InpaintError(f"{run}: not a training run (no config.yaml)")
-    labels = [r.name for r in runs]
+    labels = labels or [r.name for r in runs]
     scalars = [read_scalars(r) for r in runs]
     configs = [yaml.safe_load((r / "config.yaml").read_text()) for r in runs]
     out.mkdir(parents=True, exist_ok=True)

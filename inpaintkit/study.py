@@ -11,7 +11,9 @@ best value named, the validation curves of each group and every number as JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ METRICS = {key: (title, fmt, better == "higher") for key, title, fmt, better in 
 LEARNED = ("lpips_vgg", "lpips_alex", "fid")
 STUDY_FILES = ("README.md", "results.json")
 DONE = "study.json"  # written into a run's folder when it has trained to its end
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Study:
         if not isinstance(raw, dict):
             raise InpaintError(f"{path}: expected a mapping with title, reference, recipes, vary and test")
         known = set(cls.__dataclass_fields__)
-        if unknown := sorted(set(raw) - known):
+        if unknown := sorted(map(str, set(raw) - known)):
             raise InpaintError(f"{path}: unknown key {unknown[0]!r}; a study has {', '.join(sorted(known))}")
         if missing := sorted(k for k in ("title", "reference", "recipes", "vary", "test") if k not in raw):
             raise InpaintError(f"{path}: missing key {missing[0]!r}")
@@ -67,17 +70,28 @@ class Study:
                 raise InpaintError(f"{path}: {key} must be a list of strings")
         if not self.recipes or not isinstance(self.vary, list) or not self.vary:
             raise InpaintError(f"{path}: name at least one recipe and one thing to vary")
-        for item in self.vary:
-            _variants(item)
+        seen = set()
+        for recipe in self.recipes:
+            for item in self.vary:
+                try:
+                    key, variants = _variants(item)
+                except InpaintError as exc:
+                    raise InpaintError(f"{path}: {exc}") from None
+                if (Path(recipe).stem, key) in seen:
+                    raise InpaintError(
+                        f"{path}: {Path(recipe).stem} varies {key!r} twice; give each group its own name"
+                    )
+                seen.add((Path(recipe).stem, key))
         if not isinstance(self.title, str) or not isinstance(self.reference, str):
             raise InpaintError(f"{path}: title and reference must be text")
         test = self.test if isinstance(self.test, dict) else {}
-        if sorted(test) != ["data", "masks", "metrics", "n", "size"]:
+        if sorted(map(str, test)) != ["data", "masks", "metrics", "n", "size"]:
             raise InpaintError(f"{path}: test must give exactly data, masks, metrics, n and size")
         masks = test["masks"] if isinstance(test["masks"], list) else [test["masks"]]
         if not masks or not all(isinstance(m, str) for m in masks) or not isinstance(test["data"], str):
             raise InpaintError(f"{path}: test data must be a folder and masks a spec or a list of specs")
-        if not isinstance(test["metrics"], list) or not test["metrics"]:
+        metrics = test["metrics"]
+        if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
             raise InpaintError(f"{path}: test metrics must be a list; choose from {', '.join(METRICS)}")
         if unknown := [m for m in test["metrics"] if m not in METRICS]:
             raise InpaintError(f"{path}: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
@@ -103,18 +117,27 @@ class Group:
 
 def _variants(item) -> tuple[str, list[tuple[str, list[str]]]]:
     """A ``vary`` entry: ``"key=a,b"`` (as ``train --grid``), or ``{name: {label: [overrides]}}`` for
-    variants that change several keys or take values with commas (mask specs, lists)."""
+    variants that change several keys or take values with commas (mask specs, lists). Names and labels
+    become folder names: letters, digits and ``_.+-``."""
+    key, variants = None, None
     if isinstance(item, str):
-        return item.split("=", 1)[0].strip(), [(s.split("-", 1)[1], o) for s, o in grid_overrides(item)]
-    if isinstance(item, dict) and len(item) == 1:
+        key, variants = item.split("=", 1)[0].strip(), [(s.split("-", 1)[1], o) for s, o in grid_overrides(item)]
+    elif isinstance(item, dict) and len(item) == 1:
         ((name, labelled),) = item.items()
         if (
             isinstance(labelled, dict)
             and len(labelled) >= 2
             and all(isinstance(o, list) and all(isinstance(x, str) for x in o) for o in labelled.values())
         ):
-            return str(name), [(str(label), overrides) for label, overrides in labelled.items()]
-    raise InpaintError(f"vary entry {item!r}: expected key=a,b,... or {{name: {{label: [key=value, ...], ...}}}}")
+            key, variants = str(name), [(str(label), overrides) for label, overrides in labelled.items()]
+    if variants is None:
+        raise InpaintError(f"vary entry {item!r}: expected key=a,b,... or {{name: {{label: [key=value, ...], ...}}}}")
+    for word in [key] + [label for label, _ in variants]:
+        if not _NAME.fullmatch(word):
+            raise InpaintError(f"vary entry {item!r}: {word!r} must be letters, digits and _.+- (it names folders)")
+    if len({label for label, _ in variants}) < len(variants):
+        raise InpaintError(f"vary entry {item!r}: a value is given twice")
+    return key, variants
 
 
 def _recipe(name: str, configs: Path) -> Path:
@@ -129,15 +152,33 @@ def _identity(config) -> str:
     return json.dumps(config.to_dict() | {"name": ""}, sort_keys=True, default=str)
 
 
-def _finished(run_dir: Path, config) -> float | None:
-    """Seconds a finished run of exactly ``config`` in ``run_dir`` took, else None (so a rerun of the
-    study reuses what an interrupted one completed)."""
-    try:
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-        seconds = json.loads((run_dir / DONE).read_text())["seconds"]
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
-        return None
-    return seconds if saved == yaml.safe_load(yaml.safe_dump(config.to_dict())) else None
+def _train_once(variant, command) -> tuple[Path, float]:
+    """The run of ``variant`` in its folder and the seconds it took: a finished one as it is, an
+    interrupted one resumed from its last checkpoint, else a new one. A folder holding another
+    recipe's run is refused, never written into or beside."""
+    from inpaintkit.training import train
+
+    run_dir, resume = Path(variant.out) / variant.name, None
+    if run_dir.exists():
+        try:
+            saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            saved = None
+        if saved != yaml.safe_load(yaml.safe_dump(variant.to_dict())):
+            raise InpaintError(f"{run_dir} holds another recipe's run; move it, or give the study another --runs")
+        try:
+            return run_dir, json.loads((run_dir / DONE).read_text())["seconds"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        last = run_dir / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            raise InpaintError(f"{run_dir}: an unfinished run without a checkpoint; remove it to train it again")
+        resume = str(last)
+    started = time.perf_counter()
+    run_dir = train(variant, resume=resume, command=command)
+    seconds = time.perf_counter() - started
+    write_bytes(run_dir / DONE, json.dumps({"seconds": seconds}) + "\n")
+    return run_dir, seconds
 
 
 def run_study(
@@ -152,11 +193,21 @@ def run_study(
 ) -> str:
     """Train every variant (checked before the first trains), test them together and write the page
     (``STUDY_FILES`` and a folder of curves per group) in ``out``. Returns the page."""
-    from inpaintkit.training import load_config, train
+    from inpaintkit.training import load_config
 
+    metrics = study.test["metrics"]
+    features = FeatureMetrics(learned=any(m in LEARNED for m in metrics))
+    if any(m in LEARNED for m in metrics) and not features.lpips:
+        raise InpaintError(
+            f"{', '.join(m for m in metrics if m in LEARNED)} need their weights: run inpaintkit weights prepare"
+        )
+    test_data, count = data or Path(study.test["data"]), n or study.test["n"]
+    if "fid" in metrics and count < 2:
+        raise InpaintError("FID needs at least 2 test images")
     groups, unique = [], {}
     for name in study.recipes:
-        base = load_config(_recipe(name, configs)).with_overrides([*study.set, *overrides, f"out={runs}"])
+        recipe = load_config(_recipe(name, configs)).with_overrides([*study.set, *overrides])
+        base = dataclasses.replace(recipe, out=str(runs))  # the study's runs folder, whatever --set out says
         for item in study.vary:
             group = Group(Path(name).stem, *_variants(item))
             for label, extra in group.variants:
@@ -168,19 +219,11 @@ def run_study(
             groups.append(group)
     run_dirs, seconds = {}, {}
     for key, variant in unique.items():
-        run_dirs[key] = Path(variant.out) / variant.name
-        seconds[key] = _finished(run_dirs[key], variant)
-        if seconds[key] is None:
-            started = time.perf_counter()
-            run_dirs[key] = train(variant, command=command)
-            seconds[key] = time.perf_counter() - started
-            write_bytes(run_dirs[key] / DONE, json.dumps({"seconds": seconds[key]}) + "\n")
+        run_dirs[key], seconds[key] = _train_once(variant, command)
     train_seconds = sum(seconds.values())
     for group in groups:
         group.runs = [run_dirs[_identity(v)] for v in group.runs]
     models = list(dict.fromkeys(str(d / "model.safetensors") for d in run_dirs.values()))
-    features = FeatureMetrics(learned=any(m in LEARNED for m in study.test["metrics"]))
-    test_data, count = data or Path(study.test["data"]), n or study.test["n"]
     started = time.perf_counter()
     result, _ = run_bench(models, test_data, study.masks(), n=count, size=study.test["size"], features=features)
     test_seconds = time.perf_counter() - started
@@ -228,17 +271,14 @@ def _page(
     ]
     for group in groups:
         slug = f"{group.recipe}-{group.key}"
-        compare_runs(group.runs, out / slug)
+        compare_runs(group.runs, out / slug, labels=[label for label, _ in group.variants])
         header = [group.key] + [METRICS[m][0] + (f" {b}" if len(bins) > 1 else "") for b, m in cells]
         rows, means = [], {}
         for (value, _), run in zip(group.variants, group.runs, strict=True):
             model = str(run / "model.safetensors")
             rows.append([value] + [METRICS[m][1].format(lookup[(model, b)][m]) for b, m in cells])
             means[value] = {m: float(np.mean([lookup[(model, b)][m] for b in bins])) for m in metrics}
-        best = [
-            f"{METRICS[m][0]} **{(max if METRICS[m][2] else min)(means, key=lambda v, m=m: means[v][m])}**"
-            for m in metrics
-        ]
+        best = [f"{METRICS[m][0]} **{_best(means, m)}**" for m in metrics]
         parts += [
             "",
             f"## {group.recipe}: {group.key}",

@@ -41,7 +41,8 @@ def run_cli(*args: str, cwd: Path | None = None, fresh: bool = False) -> subproc
     code 1, as Python would give."""
     if fresh:
         env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-        return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+        command = [str(CLI), *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
     from inpaintkit import cli
 
     argv = ["inpaintkit", *map(str, args)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from inpaintkit.errors import InpaintError
 from inpaintkit.evaluation import protocol_bins
@@ -70,3 +71,59 @@ def test_vary_entries_and_one_bin_per_mask_spec():
     assert [label for label, _ in bins] == ["box:min=1,max=18,margin=0", "box:min=19,max=36,margin=0"]
     sides = [int(mask_of(0, 64, 64).sum() ** 0.5) for _, mask_of in bins]
     assert 1 <= sides[0] <= 18 and 19 <= sides[1] <= 36
+
+
+BAD_STUDIES = {
+    "a key that is not text": ("unknown key '1'", "1: x"),
+    "a metric that is a list": ("test metrics must be a list", "metrics: [[psnr]]"),
+    "a group varied twice": ("varies 'lr' twice", 'vary: ["lr=0.1,0.2", "lr=0.3,0.4"]'),
+    "a label that names another folder": ("must be letters, digits", 'vary: ["data=../x,../y"]'),
+    "a value given twice": ("given twice", 'vary: ["lr=0.1,0.1"]'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STUDIES))
+def test_bad_study_files_are_one_line_errors(case, tmp_path):
+    expected, change = BAD_STUDIES[case]
+    study = {
+        "title": "t", "reference": "r", "recipes": ["landscape-unet"], "vary": ["lr=0.1,0.2"],
+        "test": {"data": "photos", "masks": "center", "n": 2, "size": 64, "metrics": ["psnr"]},
+    }  # fmt: skip
+    extra = yaml.safe_load(change)
+    if "metrics" in extra:
+        study["test"] |= extra
+    else:
+        study |= extra
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(InpaintError, match=expected):
+        Study.load(path)
+
+
+def test_runs_are_reused_resumed_or_refused(tmp_path, monkeypatch):
+    from inpaintkit import study as module
+    from inpaintkit.training import TrainConfig
+
+    variant = TrainConfig(name="v", out=str(tmp_path), size=32)
+    calls = []
+
+    def fake_train(config, resume=None, command=None):
+        calls.append(resume)
+        run_dir = tmp_path / config.name
+        run_dir.mkdir(exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+        return run_dir
+
+    monkeypatch.setattr("inpaintkit.training.train", fake_train)
+    run_dir, _ = module._train_once(variant, None)  # new: trained from the start
+    assert calls == [None] and (run_dir / module.DONE).is_file()
+    assert module._train_once(variant, None)[0] == run_dir and calls == [None]  # finished: reused
+    (run_dir / module.DONE).unlink()  # interrupted after a checkpoint: resumed from it
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    module._train_once(variant, None)
+    assert calls == [None, str(run_dir / "checkpoints" / "last.ckpt")]
+    other = TrainConfig(name="v", out=str(tmp_path), size=64)  # another recipe's run in that folder
+    with pytest.raises(InpaintError, match="holds another recipe's run"):
+        module._train_once(other, None)
+    assert calls == [None, str(run_dir / "checkpoints" / "last.ckpt")]
