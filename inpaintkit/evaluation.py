@@ -138,10 +138,14 @@ METRIC_COLUMNS = [
     ("fid", "FID", "{:.2f}", "lower"),
     ("edge", "edge error", "{:.4f}", "lower"),
 ]
-# Whole-image errors in [0, 1] units, kept in every row (studies report them; PSNR says the same for tables).
-IMAGE_ERRORS = [("mae", "MAE", "{:.4f}", "lower"), ("mse", "MSE", "{:.5f}", "lower")]
+# Kept in every row, left out of the bench's tables (studies choose them): whole-image errors in [0, 1]
+# units (PSNR says the same) and SSIM over the hole's box with a 4 px ring.
+EXTRA_COLUMNS = [
+    ("mae", "MAE", "{:.4f}", "lower"), ("mse", "MSE", "{:.5f}", "lower"),
+    ("hole_ssim", "hole SSIM", "{:.4f}", "higher"),
+]  # fmt: skip
 # Per-image values averaged into a bin's row (FID is computed per bin from features instead).
-PER_IMAGE_KEYS = ("hole_ratio", *(key for key, *_ in METRIC_COLUMNS + IMAGE_ERRORS if key != "fid"), "seconds")
+PER_IMAGE_KEYS = ("hole_ratio", *(key for key, *_ in METRIC_COLUMNS + EXTRA_COLUMNS if key != "fid"), "seconds")
 
 
 def _means(rows: list[dict]) -> dict[str, float]:
@@ -263,6 +267,7 @@ def run_bench(
                             "edge": metrics.edge_error(results, targets),
                             "mae": (results - targets).abs().mean((1, 2, 3)),
                             "mse": (results - targets).square().mean((1, 2, 3)),
+                            "hole_ssim": metrics.hole_ssim(results, targets, masks_t),
                         }  # fmt: skip
                     with stages.time("LPIPS"):
                         for key, lpips in features.lpips.items():

@@ -153,15 +153,31 @@ def parse_recipe(recipe: dict) -> dict[str, tuple[float, dict]]:
     return parsed
 
 
+def hole_box(mask: torch.Tensor, grow: int = 0) -> torch.Tensor:
+    """``(B, 1, H, W)``: 1 inside each mask's hole bounding box grown by ``grow`` px, else 0."""
+
+    def span(line: torch.Tensor) -> torch.Tensor:  # (B, 1, N) -> 1 from the first hole pixel to the last
+        inside = line.cummax(-1).values * line.flip(-1).cummax(-1).values.flip(-1)
+        return F.max_pool1d(inside, 2 * grow + 1, stride=1, padding=grow) if grow else inside
+
+    hole = (mask > 0.5).float()
+    return span(hole.amax(3))[..., :, None] * span(hole.amax(2))[..., None, :]
+
+
 class Criterion(nn.Module):
     """The weighted sum of a recipe's pixel and feature terms; returns ``(total, {name: value})``.
 
     Every term is returned unweighted for logging, so runs with different weights stay comparable.
+    With ``crop`` >= 0 the terms see only the hole's bounding box grown by ``crop`` px (the
+    self-attention GAN's 4 px context ring): outside it the prediction is replaced by the target and
+    each term is divided by the box's share of the image, which makes L1 and MSE exact means over the
+    boxes (SSIM, edge and VGG terms close to them).
     """
 
-    def __init__(self, recipe: dict):
+    def __init__(self, recipe: dict, crop: int = -1):
         super().__init__()
         self.recipe = parse_recipe(recipe)
+        self.crop = crop
         uses_vgg = any(self.recipe.get(n, (0,))[0] > 0 for n in FEATURE_LOSSES)
         self.vgg = VGGFeatures() if uses_vgg else None
 
@@ -169,6 +185,10 @@ class Criterion(nn.Module):
         return self.recipe.get(name, (0.0, {}))[0]
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
+        share = 1.0
+        if self.crop >= 0:
+            box = hole_box(mask, self.crop).to(pred)
+            pred, share = box * pred + (1 - box) * target, box.mean().clamp_min(1e-6)
         terms = {}
         for name, (_, options) in self.recipe.items():
             if name in PIXEL_LOSSES:
@@ -180,6 +200,7 @@ class Criterion(nn.Module):
                 terms["perceptual"] = sum(F.l1_loss(a, b) for a, b in zip(fp, ft, strict=True)) / len(fp)
             if "style" in self.recipe:
                 terms["style"] = sum(F.l1_loss(gram(a), gram(b)) for a, b in zip(fp, ft, strict=True))
+        terms = {name: value / share for name, value in terms.items()}
         total = sum(self.weight(name) * value for name, value in terms.items())
         return total, terms
 

@@ -23,12 +23,12 @@ import yaml
 
 from inpaintkit.compare import compare_runs, grid_overrides
 from inpaintkit.errors import InpaintError
-from inpaintkit.evaluation import IMAGE_ERRORS, METRIC_COLUMNS, FeatureMetrics, markdown_table, run_bench
+from inpaintkit.evaluation import EXTRA_COLUMNS, METRIC_COLUMNS, FeatureMetrics, markdown_table, run_bench
 from inpaintkit.io import write_bytes
 from inpaintkit.reports import machine
 
 # metric -> (title, format, whether higher is better); every bench metric, plus the whole-image errors
-METRICS = {key: (title, fmt, better == "higher") for key, title, fmt, better in METRIC_COLUMNS + IMAGE_ERRORS}
+METRICS = {key: (title, fmt, better == "higher") for key, title, fmt, better in METRIC_COLUMNS + EXTRA_COLUMNS}
 LEARNED = ("lpips_vgg", "lpips_alex", "fid")
 STUDY_FILES = ("README.md", "results.json")
 DONE = "study.json"  # written into a run's folder when it has trained to its end

@@ -126,3 +126,30 @@ def test_criterion_weights_and_reports_every_term(pair):
 def test_bad_recipes(recipe, message):
     with pytest.raises(InpaintError, match=message):
         losses.parse_recipe(recipe)
+
+
+def test_the_loss_can_see_only_the_hole_box_and_its_ring():
+    from inpaintkit.losses import Criterion, hole_box
+
+    torch.manual_seed(0)
+    target, pred = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[0, :, 4:8, 10:14] = 1
+    mask[0, :, 12, 20] = 1  # a second hole: the box spans both
+    mask[1, :, 20:30, 2:6] = 1
+    box = hole_box(mask, 2)
+    assert box[0, 0].nonzero().min(0).values.tolist() == [2, 8] and box[0, 0].nonzero().max(0).values.tolist() == [
+        14,
+        22,
+    ]
+    assert box[1, 0].sum() == 14 * 8  # rows 18-31, columns 0-7 (clipped at the border)
+    crop = Criterion({"l1": 1.0, "mse": 1.0}, crop=2)
+    _, terms = crop(pred, target, mask)
+    inside = box.expand_as(pred).bool()
+    assert torch.isclose(terms["l1"], (pred - target)[inside].abs().mean())
+    assert torch.isclose(terms["mse"], (pred - target)[inside].square().mean())
+    whole = Criterion({"l1": 1.0})(pred, target, mask)[1]["l1"]
+    assert torch.isclose(whole, (pred - target).abs().mean()) and not torch.isclose(whole, terms["l1"])
+    outside = pred.clone()
+    outside[~inside] = 0  # what happens away from the boxes does not count
+    assert torch.isclose(crop(outside, target, mask)[1]["l1"], terms["l1"])

@@ -94,3 +94,16 @@ def test_grid_ripple_finds_a_faint_grid_and_not_noise():
 
     assert grid_ripple(quantised(grid)) > 15
     assert grid_ripple(noise) < 8 and grid_ripple(quantised(smooth)) < 8
+
+
+def test_hole_ssim_looks_at_the_hole_and_its_ring_only():
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 64, 64)
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[0, :, 30:33, 60:63] = 1  # a 3 px hole at the border: the box widens to the 11 px window
+    pred = target.clone()
+    pred[:, :, :10, :10] = 0  # far from the hole
+    assert torch.allclose(metrics.hole_ssim(pred, target, mask), torch.ones(2))
+    pred[0, :, 31, 61] = 1 - target[0, :, 31, 61]
+    damaged = metrics.hole_ssim(pred, target, mask)
+    assert damaged[0] < 0.99 and damaged[1] == 1  # the second image has no hole

@@ -50,7 +50,7 @@ def build_module(config: TrainConfig) -> InpaintModule:
         "recipe": config.to_dict(), "curriculum": curriculum, "grad_clip": config.grad_clip,
         "channels_last": config.channels_last,
     }  # fmt: skip
-    criterion = Criterion(config.loss)
+    criterion = Criterion(config.loss, crop=config.loss_crop)
     if config.discriminator is None:
         return InpaintModule(generator, criterion, **common)
     discriminator = build_discriminator(config, task)

@@ -39,6 +39,7 @@ class TrainConfig:
     discriminator: str | None = None
     discriminator_args: dict = field(default_factory=dict)
     loss: dict = field(default_factory=lambda: {"l1": 1.0})
+    loss_crop: int = -1  # -1: the losses see the whole image; N >= 0: the hole's bounding box grown by N px
     adversarial: str = "nonsaturating"
     data: str | list = "../shared/data/bsds500/train"
     val_data: str | None = "../shared/data/bsds500/val"
@@ -149,6 +150,8 @@ class TrainConfig:
                 raise InpaintError(f"{key} must be 0 or more, got {getattr(self, key)}")
         if self.size > MAX_TILE:
             raise InpaintError(f"size {self.size} is over {MAX_TILE} px; train on crops and fill any size later")
+        if self.loss_crop < -1:
+            raise InpaintError(f"loss_crop must be -1 (the whole image) or 0 or more px, got {self.loss_crop}")
         if self.max_steps == 0 or self.max_steps < -1:
             raise InpaintError(f"max_steps must be -1 (no limit) or at least 1, got {self.max_steps}")
         if self.precision not in PRECISIONS:
