@@ -163,7 +163,9 @@ class InpaintDataset(torch.utils.data.Dataset):
     Each photo is resized (short side) and cropped to ``size``: a random crop when ``train``,
     the centre crop otherwise. The mask and augmentation of sample ``i`` in epoch ``e`` come from
     ``numpy.random.default_rng([seed, e, i])``, so workers and resumed runs draw the same data.
-    Unreadable photos are skipped (the next one is used) and counted in ``self.skipped``.
+    Unreadable photos are skipped (the next one is used) and counted in ``self.skipped``. ``holdout``
+    leaves out the first photos of each folder (sorted by name), which a bench with ``--n`` keeps for
+    the test.
     """
 
     def __init__(
@@ -175,11 +177,12 @@ class InpaintDataset(torch.utils.data.Dataset):
         seed: int = 0,
         files: list[Path] | None = None,
         task: Task | None = None,
+        holdout: int = 0,
     ):
         self.task = task or Task()
         roots = [Path(r) for r in (root if isinstance(root, list | tuple) else [root])]
         self.root = roots[0]
-        self.files = files if files is not None else [f for r in roots for f in list_images(r)]
+        self.files = files if files is not None else [f for r in roots for f in list_images(r)[holdout:]]
         if not self.files:
             raise InpaintError(f"{', '.join(map(str, roots))}: no images found")
         self.size = size
@@ -271,9 +274,10 @@ class InpaintDataModule(L.LightningDataModule):
         seed: int = 0,
         val_count: int | None = None,
         task: Task | None = None,
+        holdout: int = 0,
     ):
         super().__init__()
-        self.train_set = InpaintDataset(train_dir, size, masks, train=True, seed=seed, task=task)
+        self.train_set = InpaintDataset(train_dir, size, masks, train=True, seed=seed, task=task, holdout=holdout)
         val_files = None
         if val_dir is not None:
             val_files = list_images(val_dir)

@@ -115,3 +115,18 @@ def test_datamodule_batches(photo_folder):
     assert image.shape == (4, 3, 32, 32) and mask.shape == (4, 1, 32, 32)
     with pytest.raises(InpaintError, match="fewer than the batch size"):
         InpaintDataModule(photo_folder, None, size=32, batch_size=64, workers=0)
+
+
+def test_holdout_leaves_the_bench_photos_out_of_training(tmp_path):
+    from inpaintkit.evaluation import first_images
+    from inpaintkit.training import TrainConfig
+
+    rng = np.random.default_rng(0)
+    for name in ("d", "b", "f", "a", "e", "c"):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    module = InpaintDataModule(tmp_path, None, size=16, masks="center", batch_size=2, workers=0, holdout=2)
+    tested = first_images(tmp_path, 2)
+    assert [p.name for p in tested] == ["a.png", "b.png"]
+    assert [p.name for p in module.train_set.files] == ["c.png", "d.png", "e.png", "f.png"]
+    with pytest.raises(InpaintError, match="holdout must be 0 or more"):
+        TrainConfig(holdout=-1).validate()

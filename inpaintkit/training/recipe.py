@@ -43,6 +43,7 @@ class TrainConfig:
     adversarial: str = "nonsaturating"
     data: str | list = "../shared/data/bsds500/train"
     val_data: str | None = "../shared/data/bsds500/val"
+    holdout: int = 0  # leave the first N photos of each data folder (sorted) out: a bench --n N tests on them
     size: int = 128
     masks: str = "blocks"
     val_masks: str | None = None
@@ -145,7 +146,7 @@ class TrainConfig:
         for key in ("batch_size", "size", "epochs", "num_nodes", "val_count", "log_every"):
             if getattr(self, key) < 1:
                 raise InpaintError(f"{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("workers", "val_every", "patience"):
+        for key in ("workers", "val_every", "patience", "holdout"):
             if getattr(self, key) < 0:
                 raise InpaintError(f"{key} must be 0 or more, got {getattr(self, key)}")
         if self.size > MAX_TILE:

@@ -52,7 +52,7 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     datamodule = InpaintDataModule(
         config.data, config.val_data, size=config.size, masks=config.masks, val_masks=config.val_masks,
         batch_size=config.batch_size, workers=config.workers, seed=config.seed, val_count=config.val_count,
-        task=task,
+        task=task, holdout=config.holdout,
     )  # fmt: skip
     run_dir = _run_dir(config, resume)
     new_run = not run_dir.exists()
