@@ -15,10 +15,11 @@ from inpaintkit.study import Study, _variants
 from .conftest import REPO, run_cli
 
 STUDIES = sorted((REPO / "configs" / "studies").glob("*.yaml"))
-# Two batches of two, no validation (the curves show the training loss), two test photos
+# Two batches of two from the tiny train folder (none held out), no validation (the curves show the
+# training loss), two test photos
 TOY = [
-    "--set", "max_steps=2", "--set", "batch_size=2", "--set", "val_data=null", "--set", "val_every=0",
-    "--set", "workers=0", "--n", "2",
+    "--set", "max_steps=2", "--set", "batch_size=2", "--set", "holdout=0", "--set", "val_data=null",
+    "--set", "val_every=0", "--set", "workers=0", "--n", "2",
 ]  # fmt: skip
 
 
