@@ -24,7 +24,7 @@ TOY = [
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
-def test_each_study_runs_at_toy_scale_through_the_cli(path, photo_dirs, tmp_path):
+def test_each_study_runs_at_toy_scale_through_the_cli(path, photo_dirs, tmp_path, imagenet_weights):
     train_dir, test_dir = photo_dirs
     study = Study.load(path)
     page_dir, runs_dir = tmp_path / "page", tmp_path / "runs"
