@@ -11,7 +11,7 @@ from inpaintkit.training import Curriculum, TrainConfig, load_config
 from .conftest import REPO, run_cli, shared
 
 RECIPES = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
-SIZES = {"pix2pix": 256, "on-demand-gan": 128, "sobel-pix2pix": 128}
+SIZES = {"pix2pix": 256, "on-demand-cnn": 128, "on-demand-gan": 128, "sobel-pix2pix": 128}
 # pix2pix's 8-level U-Net needs 256 px; a narrower one trains the same recipe in a third of the time
 NARROW = {"pix2pix": "model_args={width: 16}", "sobel-pix2pix": "model_args={width: 16, depth: 7}"}
 
