@@ -64,7 +64,7 @@ class SaveLast(Checkpoint):
     def _save(self, trainer: L.Trainer) -> None:
         if trainer.sanity_checking or trainer.global_step in (0, self._step):
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the optimiser too, for --resume
         self._step = trainer.global_step
 
     def on_validation_end(self, trainer, pl_module) -> None:
