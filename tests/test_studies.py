@@ -74,6 +74,7 @@ BAD_STUDIES = {
     "a group varied twice": ("varies 'lr' twice", 'vary: ["lr=0.1,0.2", "lr=0.3,0.4"]'),
     "a label that names another folder": ("must be letters, digits", 'vary: ["data=../x,../y"]'),
     "a value given twice": ("given twice", 'vary: ["lr=0.1,0.1"]'),
+    "an unquoted on/off label": ("(True|False) is not text; quote it", "vary: [{attention: {on: [x=1], off: [x=2]}}]"),
 }
 
 
