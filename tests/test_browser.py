@@ -196,10 +196,12 @@ def test_extend_the_canvas(page, photo, tmp_path):
     path, rgb = photo
     open_photo(page, path)
     page.get_by_text("Extend the canvas (outpainting)").click()
+    choose(page, "telea (classical)")  # first: the method's change event must not race the typed width
     field = page.locator("#extend-left input")
     field.fill("48")
     field.press("Tab")
-    choose(page, "telea (classical)")
+    page.wait_for_function("document.querySelector('#extend-left input').value === '48'")
+    page.wait_for_timeout(500)  # the page sends the field's value with the next event
     _, out = fill(page, tmp_path, "wider")
     assert out.shape == (rgb.shape[0], rgb.shape[1] + 48, 3)
     np.testing.assert_array_equal(out[:, 48:], rgb)  # the photo itself is untouched
