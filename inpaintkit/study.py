@@ -129,12 +129,12 @@ def _variants(item) -> tuple[str, list[tuple[str, list[str]]]]:
             and len(labelled) >= 2
             and all(isinstance(o, list) and all(isinstance(x, str) for x in o) for o in labelled.values())
         ):
-            if bad := [label for label in (name, *labelled) if not isinstance(label, str)]:
+            if misread := [word for word in (name, *labelled) if word is None or isinstance(word, bool)]:
                 raise InpaintError(
-                    f"vary entry {item!r}: {bad[0]!r} is not text; quote it (YAML reads on, off, yes and no as true "
-                    "and false)"
+                    f"vary entry {item!r}: {misread[0]!r} is not text; quote it (YAML reads unquoted on, off, yes, "
+                    "no and null as true, false and None)"
                 )
-            key, variants = name, list(labelled.items())
+            key, variants = str(name), [(str(label), overrides) for label, overrides in labelled.items()]
     if variants is None:
         raise InpaintError(f"vary entry {item!r}: expected key=a,b,... or {{name: {{label: [key=value, ...], ...}}}}")
     for word in [key] + [label for label, _ in variants]:

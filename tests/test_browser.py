@@ -3,6 +3,7 @@ paint, fill, continue, undo, click an object, extend the canvas, cancel) and eve
 against its input. The first test also takes the README's screenshot of the editor."""
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -236,8 +237,6 @@ def test_uploads_over_the_limit_or_not_images_are_named_and_the_page_stays_usabl
 
 
 def test_cancel_stops_a_fill(page, photo, tmp_path, monkeypatch):
-    import time
-
     import inpaintkit.api
 
     real = inpaintkit.api.inpaint_array
