@@ -245,7 +245,11 @@ class Existing:
             raise InpaintError("--overwrite and --skip-existing contradict each other; choose one")
 
     def check(self, outputs: list[Path]) -> set[Path]:
-        """The outputs to leave alone (``skip``); raises if one exists and neither flag is set."""
+        """The outputs to leave alone (``skip``); raises if one exists and neither flag is set, or if
+        a file stands where one of their folders would be (refused now, not after the work)."""
+        for folder in {p.parent for p in outputs}:
+            if file := next((f for f in (folder, *folder.parents) if f.exists() and not f.is_dir()), None):
+                raise InpaintError(f"{file}: exists and is not a folder")
         done = [p for p in outputs if os.path.lexists(p)]  # a dangling or looping link is there too
         if not done or self.overwrite:
             return set()

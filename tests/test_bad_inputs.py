@@ -99,6 +99,11 @@ BAD = {  # case: (what its one line must say, arguments)
         ["export", "--model", "nothing.safetensors", "--output", "m.onnx"],
     ),
     "study: missing file": ("study file not found", ["study", "nothing.yaml", "--out", "page"]),
+    "study: out is a file": ("notes.txt: exists and is not a folder", ["study", "nothing.yaml", "--out", "notes.txt"]),
+    "bench: out is a file": (
+        "notes.txt: exists and is not a folder",
+        ["bench", "--masks", "center", "--out", "notes.txt", "--methods", "telea", "--data", "photos"],
+    ),
     "study: not a study": ("expected a mapping", ["study", "notes.txt", "--out", "page"]),
     "study: no test images": ("--n must be at least 1", ["study", "notes.txt", "--out", "page", "--n", "0"]),
     "apply: missing input": ("file not found", ["apply", "nothing.png", "--model", "telea", "--output", "o.png"]),
