@@ -15,6 +15,8 @@ clamped output is used whole. Tensors are ``(B, C, H, W)``; masks ``(B, 1, H, W)
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -58,5 +60,10 @@ def finish(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, task: st
 
 @torch.no_grad()
 def predict(model, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The finished result of ``model`` (its declared ``task`` decides whether to composite)."""
-    return finish(forward(model, image, mask), image, mask, model.task)
+    """The finished result of ``model`` (its declared ``task`` decides whether to composite). A
+    served model (:func:`inpaintkit.inference.select_device`) may name an ``autocast_dtype``: its
+    convolutions and matrix products then run in that type, the rest in float32."""
+    dtype = getattr(model, "autocast_dtype", None)
+    with torch.autocast(image.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+        pred = forward(model, image, mask)
+    return finish(pred.float(), image, mask, model.task)

@@ -174,3 +174,34 @@ def test_batchnorm_is_not_folded_in_training_mode():
 
     with pytest.raises(ValueError, match="eval"):
         fold_batchnorm(create_model("unet").train())
+
+
+def test_a_served_model_in_bfloat16_convolves_in_bfloat16_and_fills_like_float32(monkeypatch):
+    """The bundled default on a real photo: with ``autocast_dtype`` set (as serving sets it where
+    the device has bfloat16 units; set here so any CPU runs it) its convolutions pass bfloat16
+    along, while its texture blur keeps float32, and the fill stays within a few 8-bit levels."""
+    import inpaintkit.models.textured as textured
+    from inpaintkit.loading import load_model
+
+    rgb = read_image(shared("bsds500", "test", "100007.jpg"))[:128, :160]
+    hole = small_hole(rgb.shape, 30, 40, 60)
+    model = select_device(load_model("default"), "cpu")
+    model.autocast_dtype = None
+    reference = inpaint_array(model, rgb, hole).astype(int)
+
+    conv_inputs, blurred, blur = set(), [], textured.gaussian_blur
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_pre_hook(lambda module, args: conv_inputs.add(args[0].dtype))
+    monkeypatch.setattr(
+        textured,
+        "gaussian_blur",
+        lambda x, sigma: blurred.append((x.dtype, torch.is_autocast_enabled("cpu"))) or blur(x, sigma),
+    )
+    model.autocast_dtype = torch.bfloat16
+    fill = inpaint_array(model, rgb, hole).astype(int)
+    assert torch.bfloat16 in conv_inputs
+    assert blurred and set(blurred) == {(torch.float32, False)}
+    assert (fill[~hole] == rgb[~hole]).all()
+    diff = np.abs(fill - reference)[hole]
+    assert 0 < diff.max() <= 4 and diff.mean() < 0.5, (diff.max(), diff.mean())

@@ -61,11 +61,12 @@ class TexturedGenerator(Generator):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         pending = [_TEXTURE_THREAD.submit(self._detail, i, m) for i, m in zip(image, mask, strict=True)]
-        pred = self.network(image, mask)
-        composite = mask * pred + (1 - mask) * image
-        structure = gaussian_blur(composite, self.sigma)
-        detail = torch.stack([p.result() for p in pending]).to(pred)
-        return (structure + self.texture * self._matched(detail, composite - structure, mask)).clamp(0, 1)
+        pred = self.network(image, mask).float()  # in bfloat16 under a served model's autocast
+        with torch.autocast(image.device.type, enabled=False):  # the blur and energies in float32
+            composite = mask * pred + (1 - mask) * image
+            structure = gaussian_blur(composite, self.sigma)
+            detail = torch.stack([p.result() for p in pending]).to(pred)
+            return (structure + self.texture * self._matched(detail, composite - structure, mask)).clamp(0, 1)
 
     def _matched(self, detail: torch.Tensor, own: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``detail`` no stronger than the photo's own detail around the hole: PatchMatch may copy
