@@ -189,7 +189,7 @@ def select_device(model, device: str = "auto"):
     convolutions in place (4-11 % faster from 512 px to 12 MP; benchmarks/). Where the device
     computes bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA GPUs from Ampere on), the model's
     convolutions run in bfloat16 under autocast (:func:`inpaintkit.runner.predict`): the default
-    model's network 1.3-1.5x faster on this project's CPU, its fills within 3 levels of float32's."""
+    model's network 1.2-1.5x faster on this project's CPU, its fills within 3 levels of float32's."""
     if device not in DEVICES:
         raise InpaintError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
     names = {"cuda": "CUDA device", "mps": "Apple GPU (MPS)"}

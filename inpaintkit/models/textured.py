@@ -61,7 +61,7 @@ class TexturedGenerator(Generator):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         pending = [_TEXTURE_THREAD.submit(self._detail, i, m) for i, m in zip(image, mask, strict=True)]
-        pred = self.network(image, mask).float()  # in bfloat16 under a served model's autocast
+        pred = self.network(image, mask).float()  # a network may return bfloat16 under autocast
         with torch.autocast(image.device.type, enabled=False):  # the blur and energies in float32
             composite = mask * pred + (1 - mask) * image
             structure = gaussian_blur(composite, self.sigma)
