@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from inpaintkit import cli_research as research
-from inpaintkit.cli_research import Overwrite
+from inpaintkit.cli_research import Device, Overwrite
 from inpaintkit.errors import InpaintError, MaskSizeError
 from inpaintkit.progress import progress, say
 
@@ -53,7 +53,7 @@ def inpaint(
     strategy: Annotated[str, typer.Option(help="Large photos: auto, original, resize or crop.")] = "auto",
     max_side: Annotated[int, typer.Option(help="Longest side the model runs at (resize and crop).")] = 1024,
     feather: Annotated[int, typer.Option(help="Blend the fill into the hole's border over this many px.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps (Apple GPUs).")] = "auto",
+    device: Device = "auto",
     backend: Annotated[str, typer.Option(help="auto, torch or onnx (ONNX Runtime).")] = "auto",
     trust_pickle: Annotated[
         bool, typer.Option(help="Allow a training checkpoint (.ckpt) you made, read with weights_only=True.")

@@ -16,6 +16,7 @@ import typer
 from inpaintkit.errors import InpaintError
 
 Overwrite = Annotated[bool, typer.Option(help="Replace outputs that already exist (by default they are kept).")]
+Device = Annotated[str, typer.Option(help="auto (CUDA, else an Apple GPU, when present), cpu, cuda or mps.")]
 Overrides = Annotated[
     list[str] | None, typer.Option("--set", help="Override a recipe key: --set lr=2e-4 (repeatable).")
 ]
@@ -62,6 +63,7 @@ def bench(
     size: Annotated[int | None, typer.Option(help="Square size of the prepared photos (256; 128 for tasks).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
     task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise (image-to-image).")] = "inpaint",
+    device: Device = "auto",
     overwrite: Overwrite = False,
 ) -> None:
     """Compare methods on exactly the same images and masks, per hole-ratio bin (or on a task's target)."""
@@ -75,7 +77,7 @@ def bench(
     if task in IMAGE_TASKS:
         result, grid = run_task_bench(names, data, task, n=n, size=size or 128)
     elif task == "inpaint":
-        result, grid = run_bench(names, data, masks, n=n, size=size or 256, seed=seed)
+        result, grid = run_bench(names, data, masks, n=n, size=size or 256, seed=seed, device=device)
     else:
         raise InpaintError(f"unknown --task {task!r}; choose inpaint, {', '.join(IMAGE_TASKS)}")
     write_bench(result, grid, out)
@@ -91,6 +93,7 @@ def evaluate(
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
+    device: Device = "auto",
     overwrite: Overwrite = False,
 ) -> None:
     """Evaluate one method: every metric, by hole-ratio bin, as a JSON report."""
@@ -103,7 +106,7 @@ def evaluate(
     if out.suffix.lower() != ".json":
         raise InpaintError(f"{out}: the report is JSON; give --out a name ending in .json")
     Existing(overwrite).check([out])
-    result, _ = run_bench([model], data, masks, n=n, size=size, seed=seed)
+    result, _ = run_bench([model], data, masks, n=n, size=size, seed=seed, device=device)
     write_bytes(out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
     typer.echo(results_markdown(result))
     typer.echo(f"report: {out}")

@@ -182,6 +182,17 @@ def _available(device: str) -> bool:
     return device == "mps" and torch.backends.mps.is_available()
 
 
+def resolve_device(device: str = "auto") -> str:
+    """``cpu``, ``cuda`` or ``mps`` for a ``--device`` value: ``auto`` picks CUDA, else an Apple GPU,
+    when present; a device that is not here is a one-line error."""
+    if device not in DEVICES:
+        raise InpaintError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    names = {"cuda": "CUDA device", "mps": "Apple GPU (MPS)"}
+    if device in names and not _available(device):
+        raise InpaintError(f"--device {device}: no {names[device]} is available here")
+    return device if device != "auto" else next((d for d in names if _available(d)), "cpu")
+
+
 def select_device(model, device: str = "auto"):
     """Make a torch model ready to serve: on ``cpu``, ``cuda``, ``mps`` (Apple GPUs) or (``auto``)
     CUDA, else MPS, when present, in channels-last memory format (measured about 25 % faster for
@@ -190,12 +201,7 @@ def select_device(model, device: str = "auto"):
     computes bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA GPUs from Ampere on), the model's
     convolutions run in bfloat16 under autocast (:func:`inpaintkit.runner.predict`): the default
     model's network 1.2-1.5x faster on this project's CPU, its fills within 3 levels of float32's."""
-    if device not in DEVICES:
-        raise InpaintError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    names = {"cuda": "CUDA device", "mps": "Apple GPU (MPS)"}
-    if device in names and not _available(device):
-        raise InpaintError(f"--device {device}: no {names[device]} is available here")
-    target = device if device != "auto" else next((d for d in names if _available(d)), "cpu")
+    target = resolve_device(device)
     if not isinstance(model, nn.Module):
         return model
     if not model.training:

@@ -92,4 +92,15 @@ def test_batching_leaves_the_numbers_unchanged(features):
     for row_one, row_four in zip(grid_one, grid_four, strict=True):
         for x, y in zip(row_one, row_four, strict=True):
             assert np.abs(x.astype(int) - y.astype(int)).max() <= 1  # batched convolutions round alike
-    assert {"decode (waiting)", "fill: telea", "fill: default", "LPIPS", "Inception (FID)"} <= set(four.stages)
+    assert {"decode, masks (waiting)", "fill: telea", "fill: default", "LPIPS", "Inception (FID)"} <= set(four.stages)
+
+
+def test_eval_refuses_a_device_that_is_not_here(tmp_path):
+    """``--device`` names where learned fills and metrics run; one that is absent is a one-line error."""
+    absent = "mps" if torch.cuda.is_available() else "cuda"
+    out = tmp_path / "report.json"
+    result = run_cli("eval", "--model", "telea", "--data", tmp_path, "--masks", "center", "--out", out,
+                     "--device", absent)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and f"--device {absent}: no" in result.stderr
+    assert not out.exists()

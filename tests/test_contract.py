@@ -76,8 +76,9 @@ def test_no_hole_pixel_reaches_a_model_in_the_bench(monkeypatch, tmp_path):
     spy = Spy().eval()
     monkeypatch.setattr(inpaintkit.evaluation, "load_model", lambda name: spy)
     monkeypatch.setattr(inpaintkit.evaluation, "protocol_bins", lambda spec, seed: [("hole", lambda i, h, w: hole)])
+    none = inpaintkit.evaluation.FeatureMetrics(learned=False)
     result, _ = inpaintkit.evaluation.run_bench(["spy"], tmp_path / "data", "hole", size=64, progress=False,
-                                                features=type("F", (), {"lpips": {}, "inception": None})())  # fmt: skip
+                                                features=none)  # fmt: skip
     assert len(result.per_image) == 1 and spy.seen_in_hole == [0.0]
 
 
