@@ -70,15 +70,19 @@ def _mean(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
 _PATCHMATCH_LOCK = threading.Lock()
 
 
-def patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, patch_size: int, seed: int) -> np.ndarray:
-    """PyPatchMatch's fill of ``hole`` in ``uint8 (H, W, 3)`` with patches of radius ``patch_size``."""
+def patchmatch_fill(
+    rgb: np.ndarray, hole: np.ndarray, patch_size: int, seed: int, skip: np.ndarray | None = None
+) -> np.ndarray:
+    """PyPatchMatch's fill of ``hole`` in ``uint8 (H, W, 3)`` with patches of radius ``patch_size``.
+    Pixels in ``skip`` are neither filled nor copied from; they keep their values."""
     import patchmatch
 
     if hole.all():  # nothing to copy from
         return _mean(rgb, hole)
+    skipped = None if skip is None or not skip.any() else skip.astype(np.uint8) * 255
     with _PATCHMATCH_LOCK:
         patchmatch.set_random_seed(seed)
-        return patchmatch.inpaint(rgb, hole.astype(np.uint8) * 255, patch_size=patch_size)
+        return patchmatch.inpaint(rgb, hole.astype(np.uint8) * 255, global_mask=skipped, patch_size=patch_size)
 
 
 _FILLS = {
