@@ -23,7 +23,14 @@ import torch
 from inpaintkit import metrics, runner
 from inpaintkit.data import fit_square
 from inpaintkit.errors import InpaintError
-from inpaintkit.inference import InpaintOptions, _device, inpaint_array, require_inpainter, resolve_device
+from inpaintkit.inference import (
+    InpaintOptions,
+    _device,
+    full_float32,
+    inpaint_array,
+    require_inpainter,
+    resolve_device,
+)
 from inpaintkit.io import (
     list_images,
     mask_to_tensor,
@@ -197,34 +204,22 @@ def _fill_batch(model, images: list[np.ndarray], holes: list[np.ndarray], max_si
 
 
 class _Stages:
-    """Seconds spent in each stage of a bench (decode, each method's fill, each metric)."""
+    """Seconds spent in each stage of a bench (decode, each method's fill, each metric); on CUDA a
+    stage ends when its kernels have finished."""
 
-    def __init__(self):
+    def __init__(self, device: str = "cpu"):
         self.seconds: dict[str, float] = {}
+        self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     @contextlib.contextmanager
     def time(self, stage: str):
         start = time.perf_counter()
         yield
+        self.sync()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-@contextlib.contextmanager
-def _full_float32():
-    """CUDA convolutions and matrix products in float32, not TF32 (PyTorch's default for
-    convolutions), while a bench runs: measured on an H200, the bench's tables on CUDA are then the
-    CPU's to the printed digit but FID (within 0.02 on 9 photos); with TF32, LPIPS and SSIM moved in
-    the 4th decimal and FID by up to 0.25."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 @torch.no_grad()
-@_full_float32()
 def run_bench(
     methods: list[str],
     data: str | Path,
@@ -243,11 +238,17 @@ def run_bench(
     methods and metrics run in float32 on ``device`` (``auto``: CUDA, else an Apple GPU, when
     present); classical methods on the CPU. Returns the result (with the seconds each stage took)
     and sample grid rows (masked input, each method, original) for the first two images."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if batch < 1:
         raise InpaintError(f"batch must be at least 1, got {batch}")
     device = resolve_device(device)
+    with full_float32(device):
+        return _bench(methods, data, masks, n, size, seed, progress, features, batch, device)
+
+
+def _bench(methods, data, masks, n, size, seed, progress, features, batch, device):
+    """:func:`run_bench` on a resolved device."""
+    from concurrent.futures import ThreadPoolExecutor
+
     files = first_images(data, n)
     bins = protocol_bins(masks, seed)
     models = {name: load_model(name) for name in methods}
@@ -255,7 +256,7 @@ def run_bench(
         if isinstance(model, torch.nn.Module):
             model.to(device)
     features = (features or FeatureMetrics()).to(device)
-    stages = _Stages()
+    stages = _Stages(device)
     per_image, grid = [], {}
     real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
     chunks = [list(range(k, min(k + batch, len(files)))) for k in range(0, len(files), batch)]

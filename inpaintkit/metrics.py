@@ -176,4 +176,4 @@ class InceptionPool(torch.nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> np.ndarray:
         """``(B, 3, H, W)`` in [0, 1] -> ``float64 (B, 2048)``."""
-        return self.net(images.float().clamp(0, 1).contiguous(memory_format=torch.channels_last)).double().cpu().numpy()
+        return self.net(images.float().clamp(0, 1).contiguous(memory_format=torch.channels_last)).cpu().double().numpy()

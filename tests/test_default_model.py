@@ -1,7 +1,6 @@
 """The bundled default model: it loads, fills real photos with known pixels kept, runs the demo, and
 its quality on fixed photos and masks is pinned so a later change cannot silently degrade it."""
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -113,37 +112,36 @@ def test_demo_runs_end_to_end_with_the_default_model(tmp_path):
     assert (tmp_path / "grid.png").is_file()
 
 
-def test_patchmatch_synthesises_only_the_band_where_texture_is_kept(monkeypatch):
-    """Deep inside a large hole no known pixel is within the energy matching's reach, so the texture
-    weight is zero there: PatchMatch leaves those pixels out (neither filled nor copied from), and the
-    fill is the one computed with them synthesised."""
+def test_patchmatch_skips_only_pixels_whose_texture_weight_is_zero(monkeypatch):
+    """Deep inside a large hole no known pixel is within the energy matching's reach, so PatchMatch
+    leaves those pixels out (neither filled nor copied from). With a stand-in for PatchMatch that fills
+    every hole pixel alike, skipping them changes nothing: the fill is exactly the one with the whole
+    hole synthesised, at full scale and when the window is synthesised shrunken."""
     import torch
 
     from inpaintkit.io import mask_to_tensor, to_tensor
-    from inpaintkit.models import classical, textured
+    from inpaintkit.models import textured
 
     rng = np.random.default_rng(0)
     photo = (rng.random((288, 288, 3)) * 80 + np.linspace(60, 160, 288)[:, None, None]).astype(np.uint8)
     hole = np.zeros((288, 288), bool)
     hole[32:256, 40:248] = True  # up to 104 px from a known pixel
-    model = load_model("default")
     image, mask = to_tensor(photo) * (1 - mask_to_tensor(hole)), mask_to_tensor(hole)
     skipped = []
-    fill = classical.patchmatch_fill
 
-    def spy(rgb, hole, patch_size, seed, skip=None):
-        skipped.append(skip)
-        return fill(rgb, hole, patch_size, seed, skip)
+    def stand_in(rgb, hole, patch_size, seed, skip=None):
+        skipped.append(0 if skip is None else int(skip.sum()))
+        region = hole if skip is None else hole | skip
+        noise = np.random.default_rng(1).integers(0, 256, rgb.shape, dtype=np.uint8)
+        return np.where(region[:, :, None], noise, rgb)
 
-    monkeypatch.setattr(textured, "patchmatch_fill", spy)
-    depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_C, 3)
-    deep = torch.from_numpy(depth > model._kept_depth(1.0))
-    with torch.no_grad():
-        banded = model(image, mask)
-        detail = model._detail(image[0], mask[0])
-        monkeypatch.setattr(model, "_kept_depth", lambda scale: 10_000)  # synthesise the whole hole
-        whole = model(image, mask)
-    assert skipped[0].sum() == deep.sum() > 5000 and not skipped[-1].any()
-    assert detail[:, deep].abs().max() == 0 and detail[:, torch.from_numpy(hole) & ~deep].abs().mean() > 0.01
-    copied = (banded - whole).abs()[0].amax(0)
-    assert copied[torch.from_numpy(depth > 3 * model.reach)].max() == 0  # beyond reach the texture weight is zero
+    monkeypatch.setattr(textured, "patchmatch_fill", stand_in)
+    for pixels in (512 * 512, 4096):  # the window at full scale, then at about a quarter
+        model = load_model("default")
+        model.texture_pixels = pixels
+        with torch.no_grad():
+            banded = model(image, mask)
+            monkeypatch.setattr(model, "_kept_depth", lambda scale: 10_000)  # synthesise the whole hole
+            whole = model(image, mask)
+        assert skipped[-2] > 0 and skipped[-1] == 0, pixels
+        assert torch.equal(banded, whole), pixels

@@ -205,3 +205,19 @@ def test_a_served_model_in_bfloat16_convolves_in_bfloat16_and_fills_like_float32
     assert (fill[~hole] == rgb[~hole]).all()
     diff = np.abs(fill - reference)[hole]
     assert 0 < diff.max() <= 4 and diff.mean() < 0.5, (diff.max(), diff.mean())
+
+
+def test_full_float32_turns_tf32_off_on_cuda_only_and_restores_it():
+    """The bench's numbers on a GPU are the CPU's only with TF32 off; the process's settings return after."""
+    from inpaintkit.inference import full_float32
+
+    def settings():
+        return torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision
+
+    before = settings()
+    with full_float32("cpu"):
+        assert settings() == before
+    with pytest.raises(RuntimeError), full_float32("cuda"):
+        assert settings() == ("ieee", "ieee")
+        raise RuntimeError("a bench that fails")
+    assert settings() == before

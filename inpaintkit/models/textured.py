@@ -87,9 +87,9 @@ class TexturedGenerator(Generator):
     def _kept_depth(self, scale: float) -> float:
         """How deep into a hole (chessboard distance to the nearest known pixel, in px of a window
         synthesised at ``scale``) PatchMatch's detail can matter: the energy matching's averages
-        reach ``ceil(3 reach)`` and ``ceil(3 * 4)`` px (:func:`gaussian_blur`'s radius), its high-pass
-        ``ceil(3 sigma)``, and a patch reaches ``patch_size`` beyond its centre. Deeper, the texture's
-        weight is zero."""
+        reach ``ceil(3 reach)`` and ``ceil(3 * 4)`` px (:func:`gaussian_blur`'s radius) and the
+        high-pass ``ceil(3 sigma)``; ``patch_size`` more px absorb the rounding of a shrunken window
+        and the bilinear upsampling of its detail. Deeper, the texture's weight is zero."""
         matched = math.ceil(3 * self.reach) + math.ceil(3 * _COPIED_SIGMA)
         return matched * scale + math.ceil(3 * self.sigma * scale) + self.patch_size
 
@@ -109,7 +109,8 @@ class TexturedGenerator(Generator):
         if scale < 1:
             size = (max(8, round(w * scale)), max(8, round(h * scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-            window_hole = cv2.resize(window_hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+            # any part of a cell in the hole makes it hole: no hidden pixel becomes a source
+            window_hole = cv2.resize(window_hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
         depth = cv2.distanceTransform(window_hole.astype(np.uint8), cv2.DIST_C, 3)
         deep = depth > self._kept_depth(scale)
         filled = patchmatch_fill(rgb, window_hole & ~deep, self.patch_size, self.seed, skip=deep)
