@@ -238,103 +238,98 @@ def run_bench(
     methods and metrics run in float32 on ``device`` (``auto``: CUDA, else an Apple GPU, when
     present); classical methods on the CPU. Returns the result (with the seconds each stage took)
     and sample grid rows (masked input, each method, original) for the first two images."""
+    from concurrent.futures import ThreadPoolExecutor
+
     if batch < 1:
         raise InpaintError(f"batch must be at least 1, got {batch}")
     device = resolve_device(device)
     with full_float32(device):
-        return _bench(methods, data, masks, n, size, seed, progress, features, batch, device)
+        files = first_images(data, n)
+        bins = protocol_bins(masks, seed)
+        models = {name: load_model(name) for name in methods}
+        for model in models.values():
+            if isinstance(model, torch.nn.Module):
+                model.to(device)
+        features = (features or FeatureMetrics()).to(device)
+        stages = _Stages(device)
+        per_image, grid = [], {}
+        real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
+        chunks = [list(range(k, min(k + batch, len(files)))) for k in range(0, len(files), batch)]
 
+        def decode(chunk: list[int]) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+            """A chunk's photos and, per bin, their masks (drawn here too: on a GPU they cost more than
+            the metrics)."""
+            return [fit_square(read_image(files[i]), size) for i in chunk], [
+                [mask_of(i, size, size) for i in chunk] for _, mask_of in bins
+            ]
 
-def _bench(methods, data, masks, n, size, seed, progress, features, batch, device):
-    """:func:`run_bench` on a resolved device."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    files = first_images(data, n)
-    bins = protocol_bins(masks, seed)
-    models = {name: load_model(name) for name in methods}
-    for model in models.values():
-        if isinstance(model, torch.nn.Module):
-            model.to(device)
-    features = (features or FeatureMetrics()).to(device)
-    stages = _Stages(device)
-    per_image, grid = [], {}
-    real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
-    chunks = [list(range(k, min(k + batch, len(files)))) for k in range(0, len(files), batch)]
-
-    def decode(chunk: list[int]) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
-        """A chunk's photos and, per bin, their masks (drawn here too: on a GPU they cost more than
-        the metrics)."""
-        return [fit_square(read_image(files[i]), size) for i in chunk], [
-            [mask_of(i, size, size) for i in chunk] for _, mask_of in bins
-        ]
-
-    with ThreadPoolExecutor(1, thread_name_prefix="inpaintkit-decode") as reader:
-        pending = reader.submit(decode, chunks[0])
-        bar = progress_bar(None, "bench", "img", total=len(files), show=progress)
-        for c, chunk in enumerate(chunks):
-            with stages.time("decode, masks (waiting)"):
-                images, chunk_holes = pending.result()
-            if c + 1 < len(chunks):
-                pending = reader.submit(decode, chunks[c + 1])
-            targets = torch.cat([to_tensor(image) for image in images]).to(device)
-            with stages.time("Inception (FID)"):
-                if features.inception is not None:
-                    real_feats.extend(features.inception(targets))
-            with stages.time("LPIPS"):
-                reference = {key: lpips.features(targets) for key, lpips in features.lpips.items()}
-            for b, (label, _) in enumerate(bins):
-                holes = chunk_holes[b]
-                masks_t = torch.cat([mask_to_tensor(hole) for hole in holes]).to(device)
-                filled = {}
-                for m, (name, model) in enumerate(models.items()):
-                    start = time.perf_counter()
-                    with stages.time(f"fill: {name}"):
-                        filled[name] = _fill_batch(model, images, holes, InpaintOptions().max_side)
-                    seconds = (time.perf_counter() - start) / len(chunk)
-                    results = torch.cat([to_tensor(r) for r in filled[name]]).to(device)
-                    with stages.time("PSNR, SSIM, L1, edges"):
-                        values = {
-                            "psnr": metrics.psnr(results, targets), "ssim": metrics.ssim(results, targets),
-                            "l1": metrics.hole_l1(results, targets, masks_t),
-                            "edge": metrics.edge_error(results, targets),
-                            "mae": (results - targets).abs().mean((1, 2, 3)),
-                            "mse": (results - targets).square().mean((1, 2, 3)),
-                            "hole_ssim": metrics.hole_ssim(results, targets, masks_t),
-                        }  # fmt: skip
-                    with stages.time("LPIPS"):
-                        for key, lpips in features.lpips.items():
-                            values[f"lpips_{key}"] = lpips.distance(lpips.features(results), reference[key])
-                    values = {key: v.cpu() for key, v in values.items()}
-                    with stages.time("Inception (FID)"):
-                        if features.inception is not None:
-                            fake_feats[(name, label)].extend(features.inception(results))
+        with ThreadPoolExecutor(1, thread_name_prefix="inpaintkit-decode") as reader:
+            pending = reader.submit(decode, chunks[0])
+            bar = progress_bar(None, "bench", "img", total=len(files), show=progress)
+            for c, chunk in enumerate(chunks):
+                with stages.time("decode, masks (waiting)"):
+                    images, chunk_holes = pending.result()
+                if c + 1 < len(chunks):
+                    pending = reader.submit(decode, chunks[c + 1])
+                targets = torch.cat([to_tensor(image) for image in images]).to(device)
+                with stages.time("Inception (FID)"):
+                    if features.inception is not None:
+                        real_feats.extend(features.inception(targets))
+                with stages.time("LPIPS"):
+                    reference = {key: lpips.features(targets) for key, lpips in features.lpips.items()}
+                for b, (label, _) in enumerate(bins):
+                    holes = chunk_holes[b]
+                    masks_t = torch.cat([mask_to_tensor(hole) for hole in holes]).to(device)
+                    filled = {}
+                    for m, (name, model) in enumerate(models.items()):
+                        start = time.perf_counter()
+                        with stages.time(f"fill: {name}"):
+                            filled[name] = _fill_batch(model, images, holes, InpaintOptions().max_side)
+                        seconds = (time.perf_counter() - start) / len(chunk)
+                        results = torch.cat([to_tensor(r) for r in filled[name]]).to(device)
+                        with stages.time("PSNR, SSIM, L1, edges"):
+                            values = {
+                                "psnr": metrics.psnr(results, targets), "ssim": metrics.ssim(results, targets),
+                                "l1": metrics.hole_l1(results, targets, masks_t),
+                                "edge": metrics.edge_error(results, targets),
+                                "mae": (results - targets).abs().mean((1, 2, 3)),
+                                "mse": (results - targets).square().mean((1, 2, 3)),
+                                "hole_ssim": metrics.hole_ssim(results, targets, masks_t),
+                            }  # fmt: skip
+                        with stages.time("LPIPS"):
+                            for key, lpips in features.lpips.items():
+                                values[f"lpips_{key}"] = lpips.distance(lpips.features(results), reference[key])
+                        values = {key: v.cpu() for key, v in values.items()}
+                        with stages.time("Inception (FID)"):
+                            if features.inception is not None:
+                                fake_feats[(name, label)].extend(features.inception(results))
+                        for k, i in enumerate(chunk):
+                            row = {
+                                "method": name,
+                                "bin": label,
+                                "image": files[i].name,
+                                "hole_ratio": float(holes[k].mean()),
+                            }
+                            row |= {key: float(v[k]) for key, v in values.items()} | {"seconds": seconds}
+                            per_image.append(((i, b, m), row))
                     for k, i in enumerate(chunk):
-                        row = {
-                            "method": name,
-                            "bin": label,
-                            "image": files[i].name,
-                            "hole_ratio": float(holes[k].mean()),
-                        }
-                        row |= {key: float(v[k]) for key, v in values.items()} | {"seconds": seconds}
-                        per_image.append(((i, b, m), row))
-                for k, i in enumerate(chunk):
-                    if i < 2:
-                        grid[(i, b)] = [show_hole(images[k], holes[k]), *(f[k] for f in filled.values()), images[k]]
-            bar.update(len(chunk))
-        bar.close()
-    per_image = [row for _, row in sorted(per_image, key=lambda item: item[0])]  # image, bin, method
-    rows = []
-    for name in models:
-        for label, _ in bins:
-            chosen = [r for r in per_image if r["method"] == name and r["bin"] == label]
-            agg = {"method": name, "bin": label, "images": len(chosen)}
-            agg.update(_means(chosen))
-            if features.inception is not None and len(files) >= 2:
-                agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.stack(real_feats))
-            rows.append(agg)
-    params = {name: count_parameters(m) for name, m in models.items()}
-    result = BenchResult(masks, size, [p.name for p in files], params, rows, per_image, stages.seconds)
-    return result, [grid[key] for key in sorted(grid)]
+                        if i < 2:
+                            grid[(i, b)] = [show_hole(images[k], holes[k]), *(f[k] for f in filled.values()), images[k]]
+                bar.update(len(chunk))
+            bar.close()
+        per_image = [row for _, row in sorted(per_image, key=lambda item: item[0])]  # image, bin, method
+        rows = []
+        for name in models:
+            for label, _ in bins:
+                chosen = [r for r in per_image if r["method"] == name and r["bin"] == label]
+                agg = {"method": name, "bin": label, "images": len(chosen)}
+                agg.update(_means(chosen))
+                if features.inception is not None and len(files) >= 2:
+                    agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.stack(real_feats))
+                rows.append(agg)
+        params = {name: count_parameters(m) for name, m in models.items()}
+        result = BenchResult(masks, size, [p.name for p in files], params, rows, per_image, stages.seconds)
+        return result, [grid[key] for key in sorted(grid)]
 
 
 @torch.no_grad()

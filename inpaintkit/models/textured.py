@@ -14,8 +14,9 @@ convolutions leave). PatchMatch runs on the hole's bounding window, in a thread 
 a window over ``texture_pixels`` is synthesised at a reduced scale and its detail scaled back up, so
 the cost per fill stays bounded. It synthesises only the band of the hole where the energy matching
 can keep texture: deeper inside a large hole no known pixel lies within reach, the weight is zero,
-and those pixels are left out of the search. Measured on BSDS500 validation photos (README): lower LPIPS than
-the network or PatchMatch alone from 10 % holes up, about 0.3-0.5 dB below the network's PSNR.
+and those pixels are left out of the search. Measured on BSDS500 validation photos (README): lower
+LPIPS than the network or PatchMatch alone from 10 % holes up, about 0.3-0.5 dB below the network's
+PSNR.
 """
 
 from __future__ import annotations
