@@ -315,7 +315,9 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         clear.click(clear_points, style, [session, selection])
         for control in (diameter, colour, opacity):
             control.change(restyle, [*style, diameter], [editor, selection], show_progress="hidden")
-        demo.load(None, js=f"() => {{ ({SIZE_CHECK})({max_upload_mb}); ({KEYS})(); }}")
+        # body[data-ready] says the page's own scripts are installed (tests wait for it).
+        ready = "document.body.dataset.ready = 'true';"
+        demo.load(None, js=f"() => {{ ({SIZE_CHECK})({max_upload_mb}); ({KEYS})(); {ready} }}")
         image_in = gr.Image(type="filepath", visible=False)
         mask_in = gr.Image(type="filepath", visible=False)
         hidden = gr.Button(visible=False)

@@ -73,7 +73,8 @@ SIZE_CHECK = """(limit) => document.addEventListener("change", (event) => {
   event.stopImmediatePropagation();
   input.value = "";
   const text = `this photo is ${(big.size / 1048576).toFixed(1)} MB; the limit is ${limit} MB (--max-upload-mb)`;
-  document.querySelector("#notice").innerText = text;
+  const notice = document.querySelector("#notice");  // absent only while the page is still rendering
+  if (notice) notice.innerText = text;
 }, true)"""
 
 # Ctrl+Z / Ctrl+Shift+Z (Cmd on a Mac) undo and redo strokes in the painter, as in other editors;

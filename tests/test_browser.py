@@ -46,6 +46,8 @@ def page(app_url):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(app_url, wait_until="load")
         page.locator("#open").wait_for(timeout=60_000)
+        # The page renders in steps: wait for its last element and its own scripts before acting.
+        page.wait_for_function("document.querySelector('#notice') && document.body.dataset.ready", timeout=60_000)
         page.app_url = app_url
         yield page
         browser.close()
@@ -55,13 +57,13 @@ def settle(page) -> None:
     """Wait until the editor has its photo (Gradio shows "processing" while it loads one)."""
     page.locator("#editor canvas").first.wait_for(state="visible")
     page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('#editor').innerText.includes('processing')", timeout=60_000)
+    page.wait_for_function("!document.querySelector('#editor')?.innerText.includes('processing')", timeout=60_000)
     page.wait_for_timeout(1000)  # the canvas draws the new photo after the event ends
 
 
 def open_photo(page, path: Path) -> None:
     page.locator(UPLOAD).set_input_files(str(path))
-    page.wait_for_function("document.querySelector('#info').innerText.includes('Paint over')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#info')?.innerText.includes('Paint over')", timeout=60_000)
     settle(page)
 
 
@@ -109,7 +111,7 @@ def fill(page, tmp_path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     page.wait_for_function(
         "([old]) => { const imgs = document.querySelectorAll('#result img');"
         " return document.querySelector('.toast-body') || imgs.length === 2 && imgs[1].src"
-        " && !imgs[1].src.endsWith(old) && document.querySelector('#info').innerText.includes('Filled'); }",
+        " && !imgs[1].src.endsWith(old) && document.querySelector('#info')?.innerText.includes('Filled'); }",
         arg=[previous or "\u0000"], timeout=120_000,
     )  # fmt: skip
     assert not page.locator(".toast-body").count(), page.locator(".toast-body").all_inner_texts()
@@ -121,7 +123,7 @@ def fill(page, tmp_path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def use_as_photo(page) -> None:
     page.locator("#continue").click()
-    page.wait_for_function("document.querySelector('#info').innerText.includes('Continuing')")
+    page.wait_for_function("document.querySelector('#info')?.innerText.includes('Continuing')")
     settle(page)
 
 
@@ -219,7 +221,7 @@ def test_uploads_over_the_limit_or_not_images_are_named_and_the_page_stays_usabl
     big = np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)
     Image.fromarray(big).save(tmp_path / "big.png")  # about 1.8 MB against a 1 MB limit
     page.locator(UPLOAD).set_input_files(str(tmp_path / "big.png"))
-    page.wait_for_function("document.querySelector('#notice').innerText.includes('the limit is 1 MB')")
+    page.wait_for_function("document.querySelector('#notice')?.innerText.includes('the limit is 1 MB')")
     size = (tmp_path / "big.png").stat().st_size / 2**20
     assert page.locator("#notice").inner_text() == (f"this photo is {size:.1f} MB; the limit is 1 MB (--max-upload-mb)")
     (tmp_path / "notes.png").write_text("not a photo")
@@ -250,7 +252,7 @@ def test_cancel_stops_a_fill(page, photo, tmp_path, monkeypatch):
     page.get_by_text("Mask file or quick mask").click()
     page.locator("#quick label", has_text="center").click()
     page.locator("#run").click()
-    page.wait_for_function("document.querySelector('#info').innerText.includes('Filling')")  # the running time
+    page.wait_for_function("document.querySelector('#info')?.innerText.includes('Filling')")  # the running time
     page.locator("#cancel").click()
     page.wait_for_timeout(8000)  # past the end of the slow fill: a result would have arrived by now
     assert "Filled" not in page.locator("#info").inner_text()
