@@ -6,7 +6,11 @@ weights to train, save or export.
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
 
 import cv2
 import numpy as np
@@ -31,21 +35,46 @@ class Classical(Generator):
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``image (B, 3, H, W)`` in [0, 1], ``mask (B, 1, H, W)`` 1 = hole -> ``(B, 3, H, W)``."""
-        out = []
-        for img, m in zip(image, mask, strict=True):
-            rgb = img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-            hole = (m[0] > 0.5).cpu().numpy()
-            filled = _FILLS[self.method](rgb, hole, **self.options) if hole.any() else rgb
-            out.append(torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float() / 255.0)
+        """``image (B, 3, H, W)`` in [0, 1], ``mask (B, 1, H, W)`` 1 = hole -> ``(B, 3, H, W)``; the
+        images of a batch are filled side by side in :func:`fill_processes`."""
+        rgbs = [img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy() for img in image]
+        holes = [(m[0] > 0.5).cpu().numpy() for m in mask]
+        fill = functools.partial(_FILLS[self.method], **self.options)
+        workers = fill_processes() if len(rgbs) > 1 else None
+        filled = (workers.map if workers else map)(_fill_holed, [fill] * len(rgbs), rgbs, holes)
+        out = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float() / 255.0 for f in filled]
         return torch.stack(out).to(image.device)
 
 
-def _opencv(flag: int):
-    def fill(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
-        return cv2.inpaint(rgb, hole.astype(np.uint8), radius, flag)
+def _fill_holed(fill, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    return fill(rgb, hole) if hole.any() else rgb
 
-    return fill
+
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_WORKERS: list[ProcessPoolExecutor] = []
+_WORKERS_LOCK = threading.Lock()
+
+
+def fill_processes() -> ProcessPoolExecutor | None:
+    """Worker processes, one per core (``None`` on one core), that fill the photos of a batch side
+    by side. PyPatchMatch is single-threaded and keeps its seed in the native library, so threads
+    would take turns on it; each process has its own seed, so a fill there gives the same bytes.
+    Started on first use (``spawn``: a forked copy of a process running torch's threads can hang)
+    and kept for the next batch; a script that runs batches needs ``if __name__ == "__main__"``."""
+    if CORES < 2:
+        return None
+    with _WORKERS_LOCK:
+        if not _WORKERS:
+            _WORKERS.append(ProcessPoolExecutor(CORES, mp_context=multiprocessing.get_context("spawn")))
+        return _WORKERS[0]
+
+
+def _opencv_fill(rgb: np.ndarray, hole: np.ndarray, radius: int, flag: int) -> np.ndarray:
+    return cv2.inpaint(rgb, hole.astype(np.uint8), radius, flag)
+
+
+def _opencv(flag: int):
+    return functools.partial(_opencv_fill, flag=flag)  # a module-level function: it pickles
 
 
 def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
