@@ -20,6 +20,7 @@ from common import machine, save, table  # noqa: E402
 
 from inpaintkit.evaluation import FeatureMetrics, run_bench  # noqa: E402
 from inpaintkit.inference import resolve_device  # noqa: E402
+from inpaintkit.processes import worker_processes  # noqa: E402
 
 
 def main() -> None:
@@ -36,8 +37,9 @@ def main() -> None:
     runs = {}
     for batch in (int(b) for b in args.batches.split(",")):
         start = time.perf_counter()
-        result, _ = run_bench([args.model], args.data, args.masks, n=args.n, size=args.size, progress=False,
-                              features=features, batch=batch, device=args.device)  # fmt: skip
+        with worker_processes():  # as the command line runs the bench
+            result, _ = run_bench([args.model], args.data, args.masks, n=args.n, size=args.size, progress=False,
+                                  features=features, batch=batch, device=args.device)  # fmt: skip
         runs[batch] = (time.perf_counter() - start, result)
     stages = list(dict.fromkeys(k for _, r in runs.values() for k in r.stages))
     header = ["batch", "s / image", "images / s", "10,000 images (min)", *[f"{s} (s / image)" for s in stages]]

@@ -15,6 +15,7 @@ import typer
 from inpaintkit import cli_research as research
 from inpaintkit.cli_research import Device, Overwrite
 from inpaintkit.errors import InpaintError, MaskSizeError
+from inpaintkit.processes import worker_processes
 from inpaintkit.progress import progress, say
 
 app = typer.Typer(
@@ -281,7 +282,8 @@ def main() -> None:
     warnings.showwarning = _one_line_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
-        app()  # standalone mode: usage errors print click's short usage message and exit 2
+        with worker_processes():  # this program is the main script: batches may use worker processes
+            app()  # standalone mode: usage errors print click's short usage message and exit 2
     except InpaintError as exc:
         print(_explain(exc), file=sys.stderr)
         sys.exit(2)

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -185,10 +188,11 @@ def test_patchmatch_is_seeded_and_safe_across_threads(real_photo_and_mask):
 
 @pytest.mark.parametrize("name", ["patchmatch", "biharmonic", "telea", "default"])
 def test_a_batch_is_filled_in_worker_processes_with_the_bytes_of_one_at_a_time(real_photo_and_mask, monkeypatch, name):
-    """Batched fills (the bench's) run PatchMatch and the other classical fills in spawned worker
-    processes, each with its own copy of the native seed: the same result as in this process."""
+    """Under worker_processes (the command line's), a batch's classical fills and the default's
+    PatchMatch run in spawned worker processes, each with its own copy of the native seed: the
+    same result as in this process. Outside it, batches stay in this process."""
+    from inpaintkit import processes
     from inpaintkit.io import to_tensor
-    from inpaintkit.models import classical
 
     _, rgb, _, _ = real_photo_and_mask
     photos = [rgb[:96, :128], rgb[100:196, 200:328], rgb[200:296, 300:428]]
@@ -196,17 +200,34 @@ def test_a_batch_is_filled_in_worker_processes_with_the_bytes_of_one_at_a_time(r
     mask[0, :, 20:60, 30:90] = 1
     mask[2, :, 40:90, 10:50] = 1  # the second photo has no hole: it is returned as it is
     image = torch.cat([to_tensor(photo) for photo in photos]) * (1 - mask)
-    monkeypatch.setattr(classical, "CORES", 2)  # worker processes even on a one-core machine
-    workers, jobs = classical.fill_processes(), []
+    monkeypatch.setattr(processes, "CORES", 2)  # worker processes even on a one-core machine
+    with processes.worker_processes():
+        workers, jobs = processes.fill_processes(), []
     for method in ("submit", "map"):  # count what is sent to the processes
         sent = getattr(workers, method)
         monkeypatch.setattr(workers, method, lambda fn, *args, sent=sent: jobs.append(fn) or sent(fn, *args))
     model = load_model(name).eval()
     with torch.no_grad():
-        one_at_a_time = torch.cat([model(image[i : i + 1], mask[i : i + 1]) for i in range(3)])
-        assert not jobs  # one photo: filled in this process
-        batched = model(image, mask)
+        in_process = model(image, mask)
+        with processes.worker_processes():
+            one_at_a_time = torch.cat([model(image[i : i + 1], mask[i : i + 1]) for i in range(3)])
+            assert not jobs  # neither outside worker_processes nor for one photo
+            batched = model(image, mask)
     assert jobs
     # classical fills are byte-identical; the default's network may differ by a float32 ulp with the
     # batch size, while a byte of PatchMatch's fill would move it by about 1e-3
     torch.testing.assert_close(batched, one_at_a_time, rtol=0, atol=1e-6)
+    assert torch.equal(batched, in_process)
+
+
+def test_a_script_without_a_main_guard_fills_batches_in_its_own_process(tmp_path):
+    """Spawned workers import the main script again; a library call must not start them."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import torch\nfrom inpaintkit.loading import load_model\n"
+        "x, m = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)\nm[:, :, 8:20, 8:20] = 1\n"
+        "print('filled', tuple(load_model('patchmatch')(x * (1 - m), m).shape))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("filled") == 1

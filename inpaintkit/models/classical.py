@@ -7,10 +7,7 @@ weights to train, save or export.
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
 
 import cv2
 import numpy as np
@@ -18,6 +15,7 @@ import torch
 
 from inpaintkit.models.base import Generator
 from inpaintkit.models.registry import register
+from inpaintkit.processes import fill_processes
 
 
 class Classical(Generator):
@@ -35,8 +33,8 @@ class Classical(Generator):
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``image (B, 3, H, W)`` in [0, 1], ``mask (B, 1, H, W)`` 1 = hole -> ``(B, 3, H, W)``; the
-        images of a batch are filled side by side in :func:`fill_processes`."""
+        """``image (B, 3, H, W)`` in [0, 1], ``mask (B, 1, H, W)`` 1 = hole -> ``(B, 3, H, W)``; under
+        :func:`~inpaintkit.processes.worker_processes` a batch's images are filled side by side."""
         rgbs = [img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy() for img in image]
         holes = [(m[0] > 0.5).cpu().numpy() for m in mask]
         fill = functools.partial(_FILLS[self.method], **self.options)
@@ -48,25 +46,6 @@ class Classical(Generator):
 
 def _fill_holed(fill, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return fill(rgb, hole) if hole.any() else rgb
-
-
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_WORKERS: list[ProcessPoolExecutor] = []
-_WORKERS_LOCK = threading.Lock()
-
-
-def fill_processes() -> ProcessPoolExecutor | None:
-    """Worker processes, one per core (``None`` on one core), that fill the photos of a batch side
-    by side. PyPatchMatch is single-threaded and keeps its seed in the native library, so threads
-    would take turns on it; each process has its own seed, so a fill there gives the same bytes.
-    Started on first use (``spawn``: a forked copy of a process running torch's threads can hang)
-    and kept for the next batch; a script that runs batches needs ``if __name__ == "__main__"``."""
-    if CORES < 2:
-        return None
-    with _WORKERS_LOCK:
-        if not _WORKERS:
-            _WORKERS.append(ProcessPoolExecutor(CORES, mp_context=multiprocessing.get_context("spawn")))
-        return _WORKERS[0]
 
 
 def _opencv_fill(rgb: np.ndarray, hole: np.ndarray, radius: int, flag: int) -> np.ndarray:

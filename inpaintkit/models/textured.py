@@ -11,7 +11,7 @@ own detail around the hole (so smooth skin or sky near the hole gets little copi
 
 The Gaussian also removes the network's faint grid (the period-2/4/8 ripple its stride-2 transposed
 convolutions leave). PatchMatch runs on the hole's bounding window, in a thread beside the network
-(the photos of a batch in worker processes side by side, :func:`fill_processes`); a window over
+(under :func:`~inpaintkit.processes.worker_processes`, a batch's side by side); a window over
 ``texture_pixels`` is synthesised at a reduced scale and its detail scaled back up, so the cost per
 fill stays bounded. It synthesises only the band of the hole where the energy matching
 can keep texture: deeper inside a large hole no known pixel lies within reach, the weight is zero,
@@ -34,9 +34,10 @@ from torch import nn
 from inpaintkit.filters import gaussian_blur
 from inpaintkit.masks import bounding_box
 from inpaintkit.models.base import Generator
-from inpaintkit.models.classical import CORES, fill_processes, patchmatch_fill
+from inpaintkit.models.classical import patchmatch_fill
 from inpaintkit.models.ffc import FFCGenerator
 from inpaintkit.models.registry import register
+from inpaintkit.processes import CORES, fill_processes
 
 # PatchMatch is single-threaded C++ that releases the GIL: it runs here while torch runs the network
 # (a batch's fills each wait here on a worker process).

@@ -1,0 +1,47 @@
+"""Worker processes for the fills of a batch, which the command line turns on.
+
+PyPatchMatch and the other classical fills are single-threaded, and PyPatchMatch keeps its random
+seed in the native library, so threads would take turns on it. Worker processes, one per core,
+fill the photos of a batch side by side; each has its own copy of the seed, so a fill there gives
+the same bytes as in the calling process. They are spawned (a forked copy of a process running
+torch's threads can hang), and a spawned process imports the program's main script again: a script
+without ``if __name__ == "__main__":`` would run again in every worker. So they are used only
+inside :func:`worker_processes`, which ``inpaintkit``'s command line enters and a guarded script
+may enter too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_STATE = {"enabled": False, "pool": None}
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def worker_processes():
+    """Within it, batches of more than one photo are filled in :func:`fill_processes`."""
+    previous, _STATE["enabled"] = _STATE["enabled"], True
+    try:
+        yield
+    finally:
+        _STATE["enabled"] = previous
+
+
+def fill_processes():
+    """The worker processes (a ``ProcessPoolExecutor``), one per core, started on first use and
+    kept for the next batch; ``None`` outside :func:`worker_processes` or on one core."""
+    if not _STATE["enabled"] or CORES < 2:
+        return None
+    import multiprocessing  # here: the command line starts without it
+    from concurrent.futures import ProcessPoolExecutor
+
+    with _LOCK:
+        if _STATE["pool"] is None:
+            _STATE["pool"] = ProcessPoolExecutor(CORES, mp_context=multiprocessing.get_context("spawn"))
+            atexit.register(_STATE["pool"].shutdown)  # before the interpreter tears its modules down
+        return _STATE["pool"]
