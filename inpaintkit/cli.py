@@ -282,8 +282,7 @@ def main() -> None:
     warnings.showwarning = _one_line_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
-        with worker_processes():  # this program is the main script: batches may use worker processes
-            app()  # standalone mode: usage errors print click's short usage message and exit 2
+        app()  # standalone mode: usage errors print click's short usage message and exit 2
     except InpaintError as exc:
         print(_explain(exc), file=sys.stderr)
         sys.exit(2)
@@ -292,5 +291,12 @@ def main() -> None:
         sys.exit(130)
 
 
+def run() -> None:
+    """The ``inpaintkit`` program: :func:`main` as the main script, so batches may be filled in
+    worker processes (tests call :func:`main` inside pytest, which must not start them)."""
+    with worker_processes():
+        main()
+
+
 if __name__ == "__main__":
-    main()
+    run()

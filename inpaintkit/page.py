@@ -75,6 +75,7 @@ SIZE_CHECK = """(limit) => document.addEventListener("change", (event) => {
   const text = `this photo is ${(big.size / 1048576).toFixed(1)} MB; the limit is ${limit} MB (--max-upload-mb)`;
   const notice = document.querySelector("#notice");  // absent only while the page is still rendering
   if (notice) notice.innerText = text;
+  else alert(text);
 }, true)"""
 
 # Ctrl+Z / Ctrl+Shift+Z (Cmd on a Mac) undo and redo strokes in the painter, as in other editors;

@@ -57,7 +57,7 @@ def settle(page) -> None:
     """Wait until the editor has its photo (Gradio shows "processing" while it loads one)."""
     page.locator("#editor canvas").first.wait_for(state="visible")
     page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('#editor')?.innerText.includes('processing')", timeout=60_000)
+    page.wait_for_function("!document.querySelector('#editor').innerText.includes('processing')", timeout=60_000)
     page.wait_for_timeout(1000)  # the canvas draws the new photo after the event ends
 
 

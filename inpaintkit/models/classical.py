@@ -7,12 +7,11 @@ weights to train, save or export.
 from __future__ import annotations
 
 import functools
-import threading
 
-import cv2
 import numpy as np
 import torch
 
+from inpaintkit.fills import FILLS, fill_holed
 from inpaintkit.models.base import Generator
 from inpaintkit.models.registry import register
 from inpaintkit.processes import fill_processes
@@ -26,7 +25,7 @@ class Classical(Generator):
 
     def __init__(self, method: str, **options):
         super().__init__()
-        if method not in _FILLS:
+        if method not in FILLS:
             raise ValueError(f"unknown classical method {method!r}")
         self.method = method
         self.options = options
@@ -37,69 +36,11 @@ class Classical(Generator):
         :func:`~inpaintkit.processes.worker_processes` a batch's images are filled side by side."""
         rgbs = [img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy() for img in image]
         holes = [(m[0] > 0.5).cpu().numpy() for m in mask]
-        fill = functools.partial(_FILLS[self.method], **self.options)
+        fill = functools.partial(FILLS[self.method], **self.options)
         workers = fill_processes() if len(rgbs) > 1 else None
-        filled = (workers.map if workers else map)(_fill_holed, [fill] * len(rgbs), rgbs, holes)
+        filled = (workers.map if workers else map)(fill_holed, [fill] * len(rgbs), rgbs, holes)
         out = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float() / 255.0 for f in filled]
         return torch.stack(out).to(image.device)
-
-
-def _fill_holed(fill, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    return fill(rgb, hole) if hole.any() else rgb
-
-
-def _opencv_fill(rgb: np.ndarray, hole: np.ndarray, radius: int, flag: int) -> np.ndarray:
-    return cv2.inpaint(rgb, hole.astype(np.uint8), radius, flag)
-
-
-def _opencv(flag: int):
-    return functools.partial(_opencv_fill, flag=flag)  # a module-level function: it pickles
-
-
-def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    from skimage.restoration import inpaint_biharmonic
-
-    if hole.all():
-        return _mean(rgb, hole)
-    out = inpaint_biharmonic(rgb.astype(np.float64) / 255.0, hole, channel_axis=-1)
-    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
-
-
-def _mean(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    known = rgb[~hole]
-    colour = known.mean(axis=0) if len(known) else np.full(3, 127.5)
-    out = rgb.copy()
-    out[hole] = np.round(colour).astype(np.uint8)
-    return out
-
-
-# PyPatchMatch keeps its random seed in the native library: one fill at a time, so a seed set for a
-# fill is the seed that fill uses, whatever other threads (the app's requests) do.
-_PATCHMATCH_LOCK = threading.Lock()
-
-
-def patchmatch_fill(
-    rgb: np.ndarray, hole: np.ndarray, patch_size: int, seed: int, skip: np.ndarray | None = None
-) -> np.ndarray:
-    """PyPatchMatch's fill of ``hole`` in ``uint8 (H, W, 3)`` with patches of radius ``patch_size``.
-    Pixels in ``skip`` are neither filled nor copied from; they keep their values."""
-    import patchmatch
-
-    if hole.all():  # nothing to copy from
-        return _mean(rgb, hole)
-    skipped = None if skip is None or not skip.any() else skip.astype(np.uint8) * 255
-    with _PATCHMATCH_LOCK:
-        patchmatch.set_random_seed(seed)
-        return patchmatch.inpaint(rgb, hole.astype(np.uint8) * 255, global_mask=skipped, patch_size=patch_size)
-
-
-_FILLS = {
-    "telea": _opencv(cv2.INPAINT_TELEA),
-    "navier-stokes": _opencv(cv2.INPAINT_NS),
-    "biharmonic": _biharmonic,
-    "mean-fill": _mean,
-    "patchmatch": patchmatch_fill,
-}
 
 
 @register("telea", parameters=0)

@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaintkit.fills import patchmatch_fill
 from inpaintkit.filters import gaussian_blur
 from inpaintkit.masks import bounding_box
 from inpaintkit.models.base import Generator
-from inpaintkit.models.classical import patchmatch_fill
 from inpaintkit.models.ffc import FFCGenerator
 from inpaintkit.models.registry import register
 from inpaintkit.processes import CORES, fill_processes
