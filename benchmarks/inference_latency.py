@@ -3,8 +3,9 @@
     python benchmarks/inference_latency.py [--model default] [--compile] [--repeats 5]
 
 Median of repeated runs after warm-up, at 256, 512 and 1024 px squares of a real photo with a
-LaMa-thick mask, and a 12-megapixel photo (4000x3000) with a ~5 % hole through the crop strategy,
-with the network at the default `--max-side` (1024) and at 768.
+LaMa-thick mask, at 256 and 512 px also with a LaMa-thin one (thin strokes across the photo, the
+case where PatchMatch's time grows most), and a 12-megapixel photo (4000x3000) with a ~5 % hole
+through the crop strategy, with the network at the default `--max-side` (1024) and at 768.
 Backends: torch eager, torch channels-last, "served" (what the CLI and the app run: channels-last
 with BatchNorm folded into the convolutions), ONNX Runtime, and torch.compile with --compile. Peak
 resident memory is measured in a fresh process per size. The limit: the model's FLOPs per fill
@@ -39,17 +40,17 @@ def photo(size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(base, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
 
 
-def case(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def case(size: tuple[int, int], masks: str | None = "lama-thick") -> tuple[np.ndarray, np.ndarray]:
     h, w = size
     if h * w > 4e6:  # the 12-megapixel case: one hole of about 5 %
         hole = np.zeros(size, bool)
         side = int((0.05 * h * w) ** 0.5)
         hole[h // 3 : h // 3 + side, w // 2 : w // 2 + side] = True
         return photo(size), hole
-    return photo(size), MaskGenerator("lama-thick").sample(0, h, w, seed=1) > 0.5
+    return photo(size), MaskGenerator(masks).sample(0, h, w, seed=1) > 0.5
 
 
-def peak_memory_mb(model: str, size: tuple[int, int], max_side: int) -> float:
+def peak_memory_mb(model: str, size: tuple[int, int], max_side: int, masks: str | None) -> float:
     """Peak RSS of a fresh process that loads the model and fills one image of ``size``.
 
     Read from /proc (VmHWM): ``ru_maxrss`` would include this process's own peak, which a child
@@ -58,7 +59,7 @@ def peak_memory_mb(model: str, size: tuple[int, int], max_side: int) -> float:
         "import sys; sys.path.insert(0, 'benchmarks');"
         "from inference_latency import case; from inpaintkit.loading import load_model;"
         "from inpaintkit.inference import InpaintOptions, inpaint_array;"
-        f"m = load_model({model!r}); img, hole = case({size!r});"
+        f"m = load_model({model!r}); img, hole = case({size!r}, {masks!r});"
         f"inpaint_array(m, img, hole, InpaintOptions(max_side={max_side}));"
         "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"
     )
@@ -98,20 +99,22 @@ def main() -> None:
     classical = {name: load_model(name) for name in ("telea", "navier-stokes", "patchmatch")}
     peak = peak_throughput()
     cases = [
-        ("256x256", (256, 256), 1024),
-        ("512x512", (512, 512), 1024),
-        ("1024x1024", (1024, 1024), 1024),
-        ("12 MP, 5 % hole", (3000, 4000), 1024),
-        ("12 MP, 5 % hole, max side 768", (3000, 4000), 768),
+        ("256x256", (256, 256), 1024, "lama-thick"),
+        ("512x512", (512, 512), 1024, "lama-thick"),
+        ("256x256, lama-thin", (256, 256), 1024, "lama-thin"),
+        ("512x512, lama-thin", (512, 512), 1024, "lama-thin"),
+        ("1024x1024", (1024, 1024), 1024, "lama-thick"),
+        ("12 MP, 5 % hole", (3000, 4000), 1024, None),
+        ("12 MP, 5 % hole, max side 768", (3000, 4000), 768, None),
     ]
     rows, results = [], []
-    for label, size, max_side in cases:
-        image, hole = case(size)
+    for label, size, max_side, masks in cases:
+        image, hole = case(size, masks)
         strategy = "crop" if size[0] * size[1] > 4e6 else "original"
         methods = {**backends, **classical}
         timing = {name: time_fill(m, image, hole, strategy, max_side, args.repeats) for name, m in methods.items()}
         best = min((t, n) for n, t in timing.items() if n not in classical)
-        memory = peak_memory_mb(args.model, size, max_side)
+        memory = peak_memory_mb(args.model, size, max_side, masks)
         with FlopCounterMode(display=False) as counter:
             inpaint_array(model, image, hole, InpaintOptions(strategy=strategy, max_side=max_side))
         gflop = counter.get_total_flops() / 1e9
