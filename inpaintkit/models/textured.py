@@ -92,7 +92,7 @@ class TexturedGenerator(Generator):
     def _kept_depth(self, scale: float) -> float:
         """How deep into a hole (chessboard distance to the nearest known pixel, in px of a window
         synthesised at ``scale``) PatchMatch's detail can matter: the energy matching's averages
-        reach ``ceil(3 reach)`` and ``ceil(3 * 4)`` px (:func:`gaussian_blur`'s radius) and the
+        reach ``ceil(3 reach)`` and ``ceil(3 * _COPIED_SIGMA)`` px (:func:`gaussian_blur`'s radius) and the
         high-pass ``ceil(3 sigma)``; ``patch_size`` more px absorb the rounding of a shrunken window
         and the bilinear upsampling of its detail. Deeper, the texture's weight is zero."""
         matched = math.ceil(3 * self.reach) + math.ceil(3 * _COPIED_SIGMA)
