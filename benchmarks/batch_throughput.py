@@ -64,7 +64,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
 
     def build(channels_last: bool):
-        model = load_model(args.model).eval().to(args.device)
+        model = load_model(args.model, untrained=True).eval().to(args.device)
         return model.to(memory_format=torch.channels_last) if channels_last else model
 
     paths = {"fp32": (build(False), False)}

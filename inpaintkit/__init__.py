@@ -51,10 +51,15 @@ def inpaint(image, mask, model="default", **settings):
     except TypeError:
         raise InpaintError(f"unknown setting; choose from {', '.join(InpaintOptions.__dataclass_fields__)}") from None
     rgb = read_image(image) if isinstance(image, str | Path) else np.asarray(image)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise InpaintError(f"image must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or not rgb.size:
+        raise InpaintError(f"image must be uint8 (H, W, 3) with H, W > 0, got {rgb.dtype} {rgb.shape}")
     hole = read_mask(mask, size=rgb.shape[:2]) if isinstance(mask, str | Path) else np.asarray(mask) != 0
     if hole.shape != rgb.shape[:2]:
         raise InpaintError(f"mask shape {hole.shape} does not match image {rgb.shape[:2]}")
-    net = prepare(load_model(model), options) if isinstance(model, str | Path) else model
+    if isinstance(model, str | Path):
+        net = prepare(load_model(model), options)
+    elif hasattr(model, "task"):  # a loaded model
+        net = model
+    else:
+        raise InpaintError(f"model must be a name, a weights path or a loaded model, got {model!r}")
     return inpaint_array(net, rgb, hole, options)

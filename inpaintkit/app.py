@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -116,7 +117,9 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         border = border if border.aspect or any(border.sides) else None
         editing = None
         if included or border:  # the CLI's hole sources, built from the page's controls
-            editing = HoleSource(select=included, exclude=excluded, dilate=int(dilate or 0), extend=border)
+            editing = HoleSource(
+                select=included, exclude=excluded, dilate=int(dilate or 0), extend=border, max_pixels=limit
+            )
         folder = results_folder()
 
         def read():
@@ -318,8 +321,9 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         # body[data-ready] says the page's own scripts are installed (tests wait for it).
         ready = "document.body.dataset.ready = 'true';"
         demo.load(None, js=f"() => {{ ({SIZE_CHECK})({max_upload_mb}); ({KEYS})(); {ready} }}")
-        image_in = gr.Image(type="filepath", visible=False)
-        mask_in = gr.Image(type="filepath", visible=False)
+        # files, not images: Gradio would decode (and re-encode) them before our one-line checks
+        image_in = gr.File(type="filepath", visible=False)
+        mask_in = gr.File(type="filepath", visible=False)
         hidden = gr.Button(visible=False)
         result_out = gr.Textbox(visible=False)
         hidden.click(from_files, [image_in, mask_in, method, strategy], [result_out, info], api_name="inpaint_files")
@@ -343,30 +347,45 @@ def launch(
     if min(concurrency, max_upload_mb, max_pixels) < 1:
         raise InpaintError("concurrency, max upload MB and max pixels must each be at least 1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if block:  # SIGTERM (docker stop, systemd) stops the server as Ctrl+C does, so its folder is removed
+        signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="inpaintkit-app-"))
-    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
-    inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency, max_pixels=max_pixels)
+    try:  # a stop while starting (SIGTERM, Ctrl+C) leaves no folder either
+        os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
+        inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency, max_pixels=max_pixels)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app):
-        yield
-        inpainter.close()
+        def clean_up():
+            inpainter.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app):
+            yield
+            clean_up()
+
+        demo = build_demo(inpainter, workdir, max_upload_mb)
+        demo.queue(default_concurrency_limit=concurrency, max_size=64)
+        max_bytes = max_upload_mb * 1024 * 1024
+        # A fill sends the editor's photo and painted layer back as PNGs (up to 4 bytes a pixel), bigger
+        # than the photo's own file: Gradio's per-file limit allows that for any photo within max_pixels,
+        # and the photo itself is held to --max-upload-mb by the page (SIZE_CHECK) and by open_photo.
+        editor_bytes = max_bytes + 4 * max_pixels
+        app_kwargs = {"routes": [api_route(inpainter, workdir, max_bytes)], "lifespan": lifespan, "docs_url": "/docs"}
+        _, local_url, _ = demo.launch(
+            server_name=host, server_port=port, share=share, max_file_size=editor_bytes, prevent_thread_lock=True,
+            app_kwargs=app_kwargs, allowed_paths=[str(workdir)], quiet=not block, show_error=False,
+        )  # fmt: skip
+        demo.workdir = workdir
+        if block:
+            api = f"HTTP API: POST {local_url}api/inpaint, described at {local_url}docs"
+            print(f"inpaintkit app on {local_url} ({api})")
+            demo.block_thread()  # returns after closing the server on Ctrl+C
+            clean_up()
+    except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
-
-    demo = build_demo(inpainter, workdir, max_upload_mb)
-    demo.queue(default_concurrency_limit=concurrency, max_size=64)
-    max_bytes = max_upload_mb * 1024 * 1024
-    # A fill sends the editor's photo and painted layer back as PNGs (up to 4 bytes a pixel), bigger
-    # than the photo's own file: Gradio's per-file limit allows that for any photo within max_pixels,
-    # and the photo itself is held to --max-upload-mb by the page (SIZE_CHECK) and by open_photo.
-    editor_bytes = max_bytes + 4 * max_pixels
-    app_kwargs = {"routes": [api_route(inpainter, workdir, max_bytes)], "lifespan": lifespan, "docs_url": "/docs"}
-    _, local_url, _ = demo.launch(
-        server_name=host, server_port=port, share=share, max_file_size=editor_bytes, prevent_thread_lock=True,
-        app_kwargs=app_kwargs, allowed_paths=[str(workdir)], quiet=not block, show_error=False,
-    )  # fmt: skip
-    demo.workdir = workdir
-    if block:
-        print(f"inpaintkit app on {local_url} (HTTP API: POST {local_url}api/inpaint, described at {local_url}docs)")
-        demo.block_thread()
+        raise
     return demo, local_url
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -69,6 +69,8 @@ def inpaint(
     from inpaintkit.jobs import HoleSource, inpaint_file, plan
     from inpaintkit.loading import DEFAULT_MODEL, load_model
 
+    if max_pixels < 0:
+        _fail(f"--max-pixels must be 0 (the default, {DEFAULT_MAX_PIXELS:,}) or more, got {max_pixels}")
     options = InpaintOptions(strategy=strategy, max_side=max_side, feather=feather, device=device, backend=backend)
     border = Extension.parse(extend) if extend else None
     points = (tuple(parse_points(select)), tuple(parse_points(exclude)), dilate, border)
@@ -79,7 +81,7 @@ def inpaint(
     if not jobs:
         typer.echo("every output already exists; nothing to do")
         return
-    net = prepare(load_model(model or DEFAULT_MODEL, trust_pickle=trust_pickle), options)
+    net = prepare(load_model(DEFAULT_MODEL if model is None else model, trust_pickle=trust_pickle), options)
     require_inpainter(net)  # once, before a folder's photos each fail on it
     failures = 0
     for job in progress(jobs, "inpaint", "photo", show=None if len(jobs) > 1 else False):
@@ -282,13 +284,25 @@ def main() -> None:
     warnings.showwarning = _one_line_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
-        app()  # standalone mode: usage errors print click's short usage message and exit 2
+        code = app(standalone_mode=False)  # click's errors come here, to be told in one line
     except InpaintError as exc:
         print(_explain(exc), file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:  # click's own errors (some typer versions bring their own copy of click)
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a command named alone: its help
+            print(exc.format_message(), file=sys.stderr)
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        where = f"; see {ctx.command_path} --help" if ctx is not None else ""
+        print(f"error: {exc.format_message().rstrip('.')}{where}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:  # typer.Exit(code) is returned outside standalone mode
+        sys.exit(code)
 
 
 def run() -> None:

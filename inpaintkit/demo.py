@@ -13,8 +13,8 @@ import torch
 from inpaintkit import metrics
 from inpaintkit.data import fit_square
 from inpaintkit.evaluation import markdown_table, score
-from inpaintkit.inference import inpaint_array
-from inpaintkit.io import to_tensor, write_bytes, write_image
+from inpaintkit.inference import inpaint_array, to_tensor
+from inpaintkit.io import write_bytes, write_image
 from inpaintkit.loading import DEFAULT_MODEL, bundled_weights, load_model
 from inpaintkit.masks import MaskGenerator
 from inpaintkit.models import classical_names, count_parameters

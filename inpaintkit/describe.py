@@ -37,7 +37,7 @@ def _network(name: str, size: int):
 
     if not 16 <= size <= 2048:
         raise InpaintError(f"--size must be 16 to 2048 px, got {size}")
-    model = load_model(name)
+    model = load_model(name, untrained=True)
     if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
         raise InpaintError(f"{name} is a classical method: it has no layers to show")
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))

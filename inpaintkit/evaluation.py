@@ -28,16 +28,13 @@ from inpaintkit.inference import (
     _device,
     full_float32,
     inpaint_array,
+    mask_to_tensor,
     require_inpainter,
     resolve_device,
-)
-from inpaintkit.io import (
-    list_images,
-    mask_to_tensor,
-    read_image,
     to_tensor,
     to_uint8,
 )
+from inpaintkit.io import list_images, read_image
 from inpaintkit.loading import load_model
 from inpaintkit.masks import FolderMasks, MaskGenerator
 from inpaintkit.models import count_parameters

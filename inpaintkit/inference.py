@@ -18,6 +18,7 @@ are bit-identical. Large photos use a strategy:
 from __future__ import annotations
 
 import contextlib
+import numbers
 from dataclasses import dataclass
 
 import cv2
@@ -27,7 +28,6 @@ from torch import nn
 
 from inpaintkit import runner
 from inpaintkit.errors import InpaintError
-from inpaintkit.io import mask_to_tensor, to_tensor, to_uint8
 from inpaintkit.masks import bounding_box
 from inpaintkit.models.layers import fold_batchnorm
 from inpaintkit.tasks import is_inpainting
@@ -35,6 +35,24 @@ from inpaintkit.tasks import is_inpainting
 STRATEGIES = ("auto", "original", "resize", "crop")
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``uint8 (H, W, 3)`` -> ``float32 (1, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
+    """``bool (H, W)`` -> ``float32 (1, 1, H, W)``, 1 = hole."""
+    return torch.from_numpy(np.array(mask, dtype=np.float32))[None, None]
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """``float (1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> ``uint8 (H, W, 3)`` (rounded, clipped)."""
+    if image.dim() == 4:
+        image = image[0]
+    arr = image.detach().float().clamp(0, 1).mul(255.0).round().to(torch.uint8)
+    return arr.permute(1, 2, 0).cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -51,10 +69,16 @@ class InpaintOptions:
         for key, choices in (("strategy", STRATEGIES), ("device", DEVICES), ("backend", BACKENDS)):
             if getattr(self, key) not in choices:
                 raise InpaintError(f"unknown {key} {getattr(self, key)!r}; choose from {', '.join(choices)}")
-        if isinstance(self.max_side, bool) or not isinstance(self.max_side, int) or self.max_side < 16:
+        if not _whole(self.max_side) or self.max_side < 16:
             raise InpaintError(f"max side must be a whole number of at least 16 pixels, got {self.max_side!r}")
-        if isinstance(self.feather, bool) or not isinstance(self.feather, int) or self.feather < 0:
-            raise InpaintError(f"feather must be 0 or more pixels, got {self.feather!r}")
+        if not _whole(self.feather) or self.feather < 0:
+            raise InpaintError(f"feather must be a whole number of 0 or more pixels, got {self.feather!r}")
+        object.__setattr__(self, "max_side", int(self.max_side))  # a NumPy integer becomes a Python one
+        object.__setattr__(self, "feather", int(self.feather))
+
+
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
 def prepare(model, options: InpaintOptions):
@@ -118,11 +142,12 @@ def choose_strategy(hole: np.ndarray, max_side: int) -> str:
 
 def feather_weights(hole: np.ndarray, width: int) -> np.ndarray:
     """Blend weight of the fill: 1 deep inside the hole, ramping to 0 at its border over ``width``
-    px, 0 outside. Softens the seam when a mask is drawn loosely around an object."""
+    px (at most the hole's own depth, so its middle is always filled), 0 outside. Softens the seam
+    when a mask is drawn loosely around an object."""
     if width <= 0:
         return hole.astype(np.float32)
     inside = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
-    return np.clip(inside / width, 0, 1).astype(np.float32) * hole
+    return np.clip(inside / min(width, inside.max()), 0, 1).astype(np.float32) * hole
 
 
 def require_inpainter(model) -> None:

@@ -1,12 +1,13 @@
 """Reading and writing images and masks: every format quirk and every clear error lives here.
 
 Arrays at this boundary are ``uint8`` RGB ``(H, W, 3)`` for images and ``bool`` ``(H, W)`` for masks
-(True = hole). Tensors for models are made by :func:`to_tensor` / :func:`mask_to_tensor`.
+(True = hole). Tensors for models are made in :mod:`inpaintkit.inference`.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import tempfile
 import threading
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inpaintkit.errors import InpaintError, MaskSizeError
@@ -37,6 +37,20 @@ _WRITE_OPTIONS = {
     ".tif": ("TIFF", {"compression": "tiff_lzw"}),
     ".tiff": ("TIFF", {"compression": "tiff_lzw"}),
 }
+
+
+def _amount(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} megapixels" if pixels >= 100_000 else f"{pixels:,} pixel{'s' * (pixels != 1)}"
+
+
+def check_pixels(what: str, width: int, height: int, max_pixels: int) -> None:
+    """The one pixel limit (decompression bombs, borders that would not fit in memory): ``what`` is
+    ``width`` x ``height``; over ``max_pixels`` it is an :class:`InpaintError` naming both."""
+    if width * height > max_pixels:
+        raise InpaintError(
+            f"{what} is {width}x{height} ({_amount(width * height)}), over the limit of {_amount(max_pixels)}; "
+            "raise it with --max-pixels if the file is trusted"
+        )
 
 
 def _open(path: str | os.PathLike, max_pixels: int) -> Image.Image:
@@ -64,11 +78,7 @@ def _open(path: str | os.PathLike, max_pixels: int) -> Image.Image:
     width, height = img.size
     if width == 0 or height == 0:
         raise InpaintError(f"{path}: image has zero size ({width}x{height})")
-    if width * height > max_pixels:
-        raise InpaintError(
-            f"{path}: image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the limit of "
-            f"{max_pixels / 1e6:.0f} megapixels; raise it with --max-pixels if the file is trusted"
-        )
+    check_pixels(f"{path}: image", width, height, max_pixels)
     if getattr(img, "n_frames", 1) > 1:
         warnings.warn(f"{path}: has {img.n_frames} frames; using the first", stacklevel=3)
     try:
@@ -134,12 +144,9 @@ def read_photo(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
 def _deep_pixels(path: str | os.PathLike) -> np.ndarray | None:
     """The 16-bit pixels of a 16-bit PNG without an EXIF rotation (Pillow reads 16-bit colour as
     8-bit), else None."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        return None
     with open(path, "rb") as handle:
         header = handle.read(26)
-    if len(header) < 26 or header[24] != 16:  # the IHDR chunk's bit depth
+    if len(header) < 26 or not header.startswith(b"\x89PNG\r\n\x1a\n") or header[24] != 16:  # IHDR's bit depth
         return None
     with Image.open(path) as img:  # the header only
         if img.getexif().get(0x0112, 1) != 1:
@@ -265,20 +272,27 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def part_prefix(path: Path) -> str:
+    """How the temporary files of a write of ``path`` begin: the name's start and a digest of all of
+    it, so a temporary file of the longest legal name still has a legal name."""
+    return f".{path.name[:64]}.{hashlib.sha1(path.name.encode()).hexdigest()[:8]}."
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """The one way files are written: into a temporary file beside ``path``, synced, then renamed
     over it. A kill, a full disk or an exception leaves the old file (or none), never half of one;
     the temporary file is removed on failure, and one a killed run left behind is removed by the
     next write of the same path (one writer per path at a time). The file gets the permissions the
-    user's umask gives new files. Parent folders are created (a folder that cannot be made or
-    written is an :class:`InpaintError`); an ``OSError`` while writing propagates."""
+    user's umask gives new files. Parent folders are created. A folder that cannot be made or
+    written, and an ``OSError`` while writing (a full disk), are an :class:`InpaintError`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(glob.escape(f".{path.name}.") + "*.part"):
+        prefix = part_prefix(path)
+        for stale in path.parent.glob(glob.escape(prefix) + "*.part"):
             stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_UMASK)
     except OSError as exc:
         raise InpaintError(f"{path}: cannot write there ({exc.strerror or exc})") from None
@@ -288,6 +302,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InpaintError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -326,6 +343,18 @@ def refuse_inputs(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...]
             raise InpaintError(f"{path}: output would overwrite an input file; choose another output path")
 
 
+def output_format(path: Path) -> tuple[str, dict]:
+    """Pillow's format name and save options for an image written to ``path`` (by its suffix)."""
+    if path.is_dir():
+        raise InpaintError(f"{path}: is a folder; name an output file such as {path / 'result.png'}")
+    suffix = path.suffix.lower()
+    if suffix not in _WRITE_OPTIONS:
+        raise InpaintError(
+            f"{path}: unsupported output format {suffix or '(none)'}; use one of {', '.join(_WRITE_OPTIONS)}"
+        )
+    return _WRITE_OPTIONS[suffix]
+
+
 def write_image(
     path: str | os.PathLike,
     image: np.ndarray,
@@ -342,45 +371,19 @@ def write_image(
     Parent folders are created. Refuses to write over any of ``inputs``.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _WRITE_OPTIONS:
-        raise InpaintError(
-            f"{path}: unsupported output format {suffix or '(none)'}; use one of {', '.join(_WRITE_OPTIONS)}"
-        )
+    fmt, options = output_format(path)
     refuse_inputs(path, inputs)
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
     if image.dtype != np.uint8:
         raise TypeError(f"write_image expects uint8 or bool, got {image.dtype}")
-    fmt, options = _WRITE_OPTIONS[suffix]
     picture = Image.fromarray(image)
     extra = {"icc_profile": icc} if icc and fmt != "BMP" else {}
     if exif and fmt != "BMP" and not (fmt == "JPEG" and len(exif) > 65533):  # JPEG's APP1 segment limit
         extra["exif"] = exif
-    try:
-        with atomic_write(path) as handle:
-            picture.save(handle, format=fmt, **options, **extra)
-    except OSError as exc:
-        raise InpaintError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with atomic_write(path) as handle:
+        picture.save(handle, format=fmt, **options, **extra)
     return path
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``uint8 (H, W, 3)`` -> ``float32 (1, 3, H, W)`` in [0, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-
-
-def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
-    """``bool (H, W)`` -> ``float32 (1, 1, H, W)``, 1 = hole."""
-    return torch.from_numpy(np.array(mask, dtype=np.float32))[None, None]
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """``float (1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> ``uint8 (H, W, 3)`` (rounded, clipped)."""
-    if image.dim() == 4:
-        image = image[0]
-    arr = image.detach().float().clamp(0, 1).mul(255.0).round().to(torch.uint8)
-    return arr.permute(1, 2, 0).cpu().numpy()
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:

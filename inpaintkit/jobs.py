@@ -18,7 +18,9 @@ from inpaintkit.io import (
     IMAGE_SUFFIXES,
     Existing,
     Keep,
+    check_pixels,
     list_images,
+    output_format,
     read_alpha_hole,
     read_image,
     read_mask,
@@ -85,7 +87,10 @@ class HoleSource:
         if self.select:
             hole |= select_object(rgb, list(self.select), list(self.exclude), self.dilate)
         if self.extend is not None:
-            (rgb, border), ext = self.extend.apply(rgb), self.extend.fit(*rgb.shape[:2])
+            ext = self.extend.fit(*rgb.shape[:2])
+            width, height = rgb.shape[1] + ext.left + ext.right, rgb.shape[0] + ext.top + ext.bottom
+            check_pixels(f"{photo}: with its border the photo", width, height, self.max_pixels)
+            rgb, border = self.extend.apply(rgb)
             hole = np.pad(hole, ((ext.top, ext.bottom), (ext.left, ext.right))) | border
             keep = Keep(keep.icc, keep.exif)
         return rgb, hole, keep, (photo,) + ((mask_path,) if mask_path is not None else ())
@@ -108,6 +113,7 @@ def plan(source: Path, output: Path | None, suffix: str = "-inpainted", existing
         raise InpaintError(f"{source}: file not found")
     if not source.is_dir():
         target = output or source.with_name(f"{source.stem}{suffix}.png")
+        output_format(target)  # before any fill: a bad name would waste it
         refuse_inputs(target, (source,))
         return [Job(source, target)] if target not in existing.check([target]) else []
     photos = list_images(source)
@@ -136,6 +142,9 @@ def inpaint_file(model, job: Job, holes: HoleSource, options: InpaintOptions) ->
     rgb, hole, keep, inputs = holes.read(job.photo, *read_photo(job.photo, max_pixels=holes.max_pixels))
     if not hole.any():
         warnings.warn(f"{job.photo}: the mask is empty; the image is written unchanged", stacklevel=2)
+    elif hole.all():
+        warnings.warn(f"{job.photo}: the mask covers the whole photo; with nothing to copy from, the fill is flat",
+                      stacklevel=2)  # fmt: skip
     return write_photo(job.target, inpaint_array(model, rgb, hole, options), keep, hole, inputs=inputs)
 
 

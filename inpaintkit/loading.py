@@ -27,11 +27,13 @@ def bundled_weights(name: str = DEFAULT_MODEL) -> Path:
     return Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
 
 
-def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Module:
+def load_model(name_or_path: str | Path, trust_pickle: bool = False, untrained: bool = False) -> nn.Module:
     """A registered name (``telea``, ``unet`` ...), bundled weights (``default``, ``sobel``) or a weights file.
 
-    Pickled checkpoints can run code when loaded: they are refused unless ``trust_pickle``, and then
-    read with ``torch.load(weights_only=True)``, which admits tensors and plain containers only."""
+    A learned architecture named without weights has random weights: it is refused unless
+    ``untrained`` (for showing its layers or timing it), since its fill is noise. Pickled checkpoints
+    can run code when loaded: they are refused unless ``trust_pickle``, and then read with
+    ``torch.load(weights_only=True)``, which admits tensors and plain containers only."""
     text = str(name_or_path)
     if text in BUNDLED:
         if not bundled_weights(text).is_file():
@@ -51,4 +53,10 @@ def load_model(name_or_path: str | Path, trust_pickle: bool = False) -> nn.Modul
     names = model_names()
     if text not in names:
         raise unknown_name(text, [*BUNDLED, *names], "model")
-    return create_model(text).eval()
+    model = create_model(text).eval()
+    if not untrained and any(True for _ in model.parameters()):
+        raise InpaintError(
+            f"model {text!r} is an architecture without trained weights; train it (inpaintkit train) and pass "
+            "its .safetensors file, or name default or a classical method"
+        )
+    return model

@@ -247,10 +247,63 @@ def test_api_selects_objects_and_extends_the_canvas(server, photo_and_mask):
     rows, cols = np.nonzero(changed)
     assert 0.003 < changed.mean() < 0.1  # the bear, not the scene
     assert rows.min() > 100 and rows.max() < 230 and cols.min() > 70 and cols.max() < 280
-    for bad, words in (({"extend": "left=x"}, "extend 'left=x'"), ({"select": "9999,1"}, "outside the"),
-                       ({"dilate": "-3", "select": "1,1"}, "dilate"), ({}, "no hole given")):  # fmt: skip
+    bad_fields = [
+        ({"extend": "left=x"}, "extend 'left=x'"),
+        ({"select": "9999,1"}, "outside the"),
+        ({"dilate": "-3", "select": "1,1"}, "dilate"),
+        ({"dilate": "\u00b2", "select": "1,1"}, "dilate"),  # a digit to str.isdigit, not to int()
+        ({"extend": "all=\u00b2"}, "extend"),
+        ({"extend": "all=2000"}, "over the limit of 4.0 megapixels"),  # the canvas, not the upload, is too big
+        ({}, "no hole given"),
+    ]
+    for bad, words in bad_fields:
         r = post(server, {"image": photo.read_bytes()}, bad)
         assert r.status_code == 400 and words in r.json()["error"], (bad, r.text)
+
+
+def test_the_api_keeps_16_bit_photos_16_bit(server, tmp_path):
+    import cv2
+
+    deep = (np.random.default_rng(0).random((40, 56, 3)) * 65535).astype(np.uint16)
+    hole = np.zeros((40, 56), bool)
+    hole[10:20, 20:30] = True
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    r = post(server, {"image": (tmp_path / "deep.png").read_bytes(), "mask": (tmp_path / "mask.png").read_bytes()},
+             {"model": "telea"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and (out[~hole] == deep[~hole]).all()
+
+
+def test_sigterm_stops_the_app_and_removes_its_folder(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from .conftest import CLI
+
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the app's folder is made here
+    app = subprocess.Popen([str(CLI), "app", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                assert app.poll() is None and time.monotonic() < deadline, app.stderr.read()
+                time.sleep(0.5)
+        assert list(tmp_path.glob("inpaintkit-app-*"))
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=60) == 0
+    finally:
+        app.kill()
+    assert not list(tmp_path.glob("inpaintkit-app-*"))
 
 
 def test_the_app_removes_its_folder_when_it_stops(photo_and_mask):

@@ -54,7 +54,7 @@ def quality(model) -> tuple[float, float]:
     """Mean PSNR and LPIPS (VGG) of ``model`` on the fixed photos and masks."""
     import torch
 
-    from inpaintkit.io import to_tensor
+    from inpaintkit.inference import to_tensor
     from inpaintkit.metrics import LPIPS
 
     lpips, psnr, distance = LPIPS("vgg").eval(), [], []
@@ -79,7 +79,7 @@ def test_quality_is_pinned(imagenet_weights):
 def test_the_default_leaves_no_grid_in_a_smooth_fill():
     """A large hole in a smooth gradient: the fill carries no regular ripple (the period-2/4/8 grid
     of the network's stride-2 transposed convolutions, which the network alone still shows)."""
-    from inpaintkit.io import to_tensor
+    from inpaintkit.inference import to_tensor
     from inpaintkit.metrics import grid_ripple
 
     y, x = np.mgrid[0:256, 0:256] / 255.0
@@ -119,7 +119,7 @@ def test_patchmatch_skips_only_pixels_whose_texture_weight_is_zero(monkeypatch):
     hole synthesised, at full scale and when the window is synthesised shrunken."""
     import torch
 
-    from inpaintkit.io import mask_to_tensor, to_tensor
+    from inpaintkit.inference import mask_to_tensor, to_tensor
     from inpaintkit.models import textured
 
     rng = np.random.default_rng(0)

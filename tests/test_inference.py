@@ -101,7 +101,7 @@ def test_onnx_matches_torch_on_real_photos(name, kwargs, tmp_path):
     for file in sorted(shared("bsds500", "test").glob("*.jpg"))[:2]:
         rgb = read_image(file)  # 481x321 or 321x481: padded to multiples of 8 inside
         hole = small_hole(rgb.shape, 100, 100, 80)
-        from inpaintkit.io import mask_to_tensor, to_tensor
+        from inpaintkit.inference import mask_to_tensor, to_tensor
 
         image, mask = to_tensor(rgb), mask_to_tensor(hole)
         from inpaintkit.runner import pad_to_multiple

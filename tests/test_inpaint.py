@@ -8,6 +8,7 @@ from PIL import Image
 
 import inpaintkit
 from inpaintkit.errors import InpaintError
+from inpaintkit.inference import InpaintOptions, feather_weights, inpaint_array
 from inpaintkit.io import read_image
 from inpaintkit.loading import load_model
 from inpaintkit.masks import MaskGenerator
@@ -55,10 +56,33 @@ def test_pad_to_multiple_handles_tiny_images():
     assert pad_to_multiple(x, 8) is x
 
 
-def test_a_negative_feather_is_refused():
-    image = np.zeros((16, 16, 3), np.uint8)
-    with pytest.raises(InpaintError, match="feather must be 0 or more"):
-        inpaintkit.inpaint(image, np.ones((16, 16), bool), model="telea", feather=-3)
+def test_python_api_settings_and_arguments_are_checked():
+    image, hole = np.zeros((16, 16, 3), np.uint8), np.ones((16, 16), bool)
+    with pytest.raises(InpaintError, match="feather must be a whole number of 0 or more"):
+        inpaintkit.inpaint(image, hole, model="telea", feather=-3)
+    with pytest.raises(InpaintError, match="feather must be a whole number"):
+        inpaintkit.inpaint(image, hole, model="telea", feather=2.5)
+    with pytest.raises(InpaintError, match="model must be a name, a weights path or a loaded model"):
+        inpaintkit.inpaint(image, hole, model=None)
+    with pytest.raises(InpaintError, match="without trained weights"):
+        inpaintkit.inpaint(image, hole, model="unet")
+    with pytest.raises(InpaintError, match="H, W > 0"):
+        inpaintkit.inpaint(np.zeros((0, 0, 3), np.uint8), np.ones((0, 0), bool), model="telea")
+    # NumPy integers are whole numbers too
+    out = inpaintkit.inpaint(image, hole, model="telea", feather=np.int64(3), max_side=np.int32(64))
+    assert out.shape == image.shape
+
+
+def test_a_feather_wider_than_the_hole_still_fills_its_middle():
+    hole = np.zeros((40, 40), bool)
+    hole[10:30, 18:23] = True  # 5 px wide: 3 px from its middle to the nearest known pixel
+    for width in (4, 50, 10**6):
+        w = feather_weights(hole, width)
+        assert w[20, 20] == 1 and (w[~hole] == 0).all() and 0 < w[20, 18] < 1
+    image = np.zeros((40, 40, 3), np.uint8)
+    out = inpaint_array(create_model("mean-fill"), image + 200 * hole[..., None].astype(np.uint8), hole,
+                        InpaintOptions(feather=10**6))  # fmt: skip
+    assert (out[20, 20] == 0).all()  # the fill (the known pixels' black), not what the hole held
 
 
 def test_registry_lists_and_rejects_names():
@@ -192,7 +216,7 @@ def test_a_batch_is_filled_in_worker_processes_with_the_bytes_of_one_at_a_time(r
     PatchMatch run in spawned worker processes, each with its own copy of the native seed: the
     same result as in this process. Outside it, batches stay in this process."""
     from inpaintkit import processes
-    from inpaintkit.io import to_tensor
+    from inpaintkit.inference import to_tensor
 
     _, rgb, _, _ = real_photo_and_mask
     photos = [rgb[:96, :128], rgb[100:196, 200:328], rgb[200:296, 300:428]]

@@ -4,16 +4,8 @@ import torch
 from PIL import Image
 
 from inpaintkit.errors import InpaintError, MaskSizeError
-from inpaintkit.io import (
-    list_images,
-    mask_to_tensor,
-    read_alpha_hole,
-    read_image,
-    read_mask,
-    to_tensor,
-    to_uint8,
-    write_image,
-)
+from inpaintkit.inference import mask_to_tensor, to_tensor, to_uint8
+from inpaintkit.io import list_images, read_alpha_hole, read_image, read_mask, write_image
 
 from .conftest import png_bytes
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from inpaintkit import metrics
-from inpaintkit.io import read_image, to_tensor
+from inpaintkit.inference import to_tensor
+from inpaintkit.io import read_image
 
 from .conftest import shared
 

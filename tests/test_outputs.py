@@ -5,9 +5,10 @@ import os
 import stat
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from inpaintkit.io import read_image, write_bytes
+from inpaintkit.io import part_prefix, read_image, write_bytes
 
 from .conftest import run_cli
 
@@ -88,11 +89,13 @@ def test_existing_outputs_are_kept_replaced_or_skipped(tmp_path):
 def test_a_rerun_clears_what_a_killed_run_left(tmp_path):
     photo = make_photo(tmp_path / "p.png")
     make_mask(tmp_path / "mask.png")
-    stale = tmp_path / ".out.png.k1ll3d.part"
-    stale.write_bytes(b"half a png")
-    result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea", "-o", tmp_path / "out.png")
-    assert result.returncode == 0, result.stderr
-    assert not stale.exists() and not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
+    for name in ("out.png", "o" * 251 + ".png"):  # a name of 255 characters, the longest most systems allow
+        stale = tmp_path / (part_prefix(tmp_path / name) + "k1ll3d.part")
+        stale.write_bytes(b"half a png")
+        result = run_cli("inpaint", photo, "--mask", tmp_path / "mask.png", "--model", "telea", "-o", tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        assert not stale.exists() and not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
+        assert read_image(tmp_path / name).shape == read_image(photo).shape
 
 
 def test_outputs_follow_the_umask(tmp_path):
@@ -147,3 +150,20 @@ def test_results_keep_profile_exif_transparency_and_16_bits(tmp_path):
     assert scan.dtype == np.uint16
     np.testing.assert_array_equal(scan[~hole], deep[~hole])
     assert (scan[hole] % 257 == 0).all()  # the 8-bit fill, scaled to 16 bits
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from inpaintkit import io as image_io
+    from inpaintkit.errors import InpaintError
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "old.json").write_text("{}")
+    monkeypatch.setattr(image_io.os, "fsync", full)
+    for name in ("new.json", "old.json"):
+        with pytest.raises(InpaintError, match=f"{name}: cannot write \\(No space left on device\\)"):
+            write_bytes(tmp_path / name, "[1, 2]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"] and (tmp_path / "old.json").read_text() == "{}"

@@ -78,7 +78,8 @@ def test_bundled_sobel_model_reproduces_the_filter_on_real_photos(tmp_path):
     from PIL import Image
 
     from inpaintkit.data import fit_square
-    from inpaintkit.io import read_image, to_tensor
+    from inpaintkit.inference import to_tensor
+    from inpaintkit.io import read_image
     from inpaintkit.loading import load_model
     from inpaintkit.metrics import psnr, ssim
 
@@ -108,7 +109,8 @@ def test_bundled_filter_and_denoise_models_on_real_photos(name, at_least):
     exact filter or the clean photo (README: 40.02 and 24.60 dB on all 200), and offered by the app."""
     from inpaintkit.api import Inpainter
     from inpaintkit.data import fit_square
-    from inpaintkit.io import read_image, to_tensor
+    from inpaintkit.inference import to_tensor
+    from inpaintkit.io import read_image
     from inpaintkit.loading import load_model
     from inpaintkit.metrics import psnr
 

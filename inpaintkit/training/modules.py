@@ -109,7 +109,8 @@ class InpaintModule(L.LightningModule):
             self._save_samples(source, target, mask, result)
 
     def _save_samples(self, source, target, mask, result) -> None:
-        from inpaintkit.io import to_uint8, write_image
+        from inpaintkit.inference import to_uint8
+        from inpaintkit.io import write_image
         from inpaintkit.visual import sample_grid, show_hole
 
         def rgb(x: torch.Tensor):
