@@ -60,6 +60,10 @@ def test_gradio_client_end_to_end(server, photo_and_mask):
     assert (out[hole] != rgb[hole]).any() and "telea" in info
     with pytest.raises(Exception, match="upload a photo|empty"):
         client.predict(handle_file(str(photo)), None, "telea", "auto", api_name="/inpaint_files")
+    text = photo.with_name("notes.png")
+    text.write_text("not a photo")
+    with pytest.raises(Exception, match="notes.png: not an image"):  # our message, not Gradio's decoder's
+        client.predict(handle_file(str(text)), handle_file(str(mask)), "telea", "auto", api_name="/inpaint_files")
 
 
 def test_http_endpoint_success_and_errors(server, photo_and_mask):
