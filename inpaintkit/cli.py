@@ -102,7 +102,7 @@ def masks(
     out: Annotated[Path, typer.Option(help="Folder for the PNG masks and masks.csv.")],
     count: Annotated[int, typer.Option(help="How many masks.")] = 100,
     size: Annotated[int, typer.Option(help="Square size in pixels.")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bytes.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed: the same seed gives the same bytes.")] = 0,
     preview: Annotated[Path | None, typer.Option(help="Also draw a contact sheet of the first 64.")] = None,
     overwrite: Overwrite = False,
 ) -> None:
@@ -126,7 +126,7 @@ def prepare(
     size: Annotated[int, typer.Option(help="Tile side in pixels.")] = 256,
     mode: Annotated[str, typer.Option(help="tile (several per photo), resize (squash) or center-crop.")] = "tile",
     split: Annotated[str, typer.Option(help="Train, val, test fractions.")] = "0.8,0.1,0.1",
-    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of the split.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes.")] = 1,
 ) -> None:
     """Cut a folder of photos into square training tiles with train/val/test splits."""

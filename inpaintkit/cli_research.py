@@ -61,7 +61,7 @@ def bench(
     masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")] = "pconv-bins",
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int | None, typer.Option(help="Square size of the prepared photos (256; 128 for tasks).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of generated masks.")] = 2024,
     task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise (image-to-image).")] = "inpaint",
     device: Device = "auto",
     overwrite: Overwrite = False,
@@ -92,7 +92,7 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="JSON report to write.")],
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
     size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed of generated masks.")] = 2024,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of generated masks.")] = 2024,
     device: Device = "auto",
     overwrite: Overwrite = False,
 ) -> None:

@@ -100,6 +100,8 @@ BAD = {  # case: (what its one line must say, arguments)
         "--split needs three non-negative fractions",
         ["prepare", "photos", "dst", "--split", "nan,0.1,0.1"],
     ),
+    "masks: negative seed": ("--seed", ["masks", "lama-thick", "--count", "1", "--seed", "-1", "--out", "m"]),
+    "prepare: negative seed": ("--seed", ["prepare", "photos", "dst", "--seed", "-1"]),
     "prepare: size 1e5": ("--size must be 8 to 4096", ["prepare", "photos", "dst", "--size", "100000"]),
     "prepare: bad mode": ("unknown --mode 'banana'", ["prepare", "photos", "dst", "--mode", "banana"]),
     "train: missing recipe": (
@@ -115,6 +117,13 @@ BAD = {  # case: (what its one line must say, arguments)
     "train: max_steps 0": ("max_steps must be -1", [*TRAIN[:-2], "--set", "max_steps=0"]),
     "train: out under a file": ("a file is in the way", [*TRAIN[:-4], "--out", "notes.txt/runs"]),
     "train: devices 99": ("devices=99", [*TRAIN, "--set", "devices=99"]),
+    "train: negative seed": ("seed must be 0 to 2**32 - 1", [*TRAIN, "--set", "seed=-1"]),
+    "train: beta over 1": ("betas must be two numbers in [0, 1)", [*TRAIN, "--set", "betas=[2, 0.9]"]),
+    "train: a recipe that is not text": (
+        "photo.png: not a text file",
+        ["train", "--config", "photo.png", "--data", "photos", "--out", "runs"],
+    ),
+    "train: resume from a photo": ("photo.png: not a training checkpoint", [*TRAIN, "--resume", "photo.png"]),
     "bench: missing data": ("folder not found", [*BENCH, "--methods", "telea", "--data", "nothing"]),
     "bench: n 0": (
         "--n must be at least 1",

@@ -445,3 +445,18 @@ def test_channels_last_recipe_puts_weights_and_batches_in_nhwc():
     )
     plain = build_module(TrainConfig(**dict(config.to_dict(), channels_last=False)))
     assert plain._batch(batch)[0] is batch[0]
+
+
+def test_resume_refuses_a_checkpoint_of_other_networks(tmp_path):
+    from inpaintkit.training.run import _check_resume
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    own, other = tmp_path / "own.ckpt", tmp_path / "other.ckpt"
+    torch.save({"state_dict": module.state_dict()}, own)
+    torch.save({"state_dict": torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)).state_dict()}, other)
+    _check_resume(str(own), module)
+    with pytest.raises(InpaintError, match="other.ckpt: a checkpoint of other networks"):
+        _check_resume(str(other), module)
+    (tmp_path / "junk.ckpt").write_bytes(b"\0" * 64)
+    with pytest.raises(InpaintError, match="not a training checkpoint"):
+        _check_resume(str(tmp_path / "junk.ckpt"), module)

@@ -149,6 +149,12 @@ class TrainConfig:
         for key in ("workers", "val_every", "patience", "holdout"):
             if getattr(self, key) < 0:
                 raise InpaintError(f"{key} must be 0 or more, got {getattr(self, key)}")
+        if not 0 <= self.seed < 2**32:
+            raise InpaintError(f"seed must be 0 to 2**32 - 1, got {self.seed}")
+        for key in ("betas", "d_betas"):
+            betas = getattr(self, key)
+            if len(betas) != 2 or not all(isinstance(b, int | float) and 0 <= b < 1 for b in betas):
+                raise InpaintError(f"{key} must be two numbers in [0, 1), got {betas}")
         if self.size > MAX_TILE:
             raise InpaintError(f"size {self.size} is over {MAX_TILE} px; train on crops and fill any size later")
         if self.loss_crop < -1:
@@ -251,4 +257,8 @@ def load_config(path: str | Path) -> TrainConfig:
         raise InpaintError(f"{path}: config file not found")
     if path.stat().st_size > 1_000_000:
         raise InpaintError(f"{path}: a recipe is a short YAML file; this one is over 1 MB")
-    return TrainConfig.from_dict(parse_yaml(path.read_text(), str(path)) or {}, source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InpaintError(f"{path}: not a text file (a recipe is YAML)") from None
+    return TrainConfig.from_dict(parse_yaml(text, str(path)) or {}, source=str(path))

@@ -40,6 +40,19 @@ def _run_dir(config: TrainConfig, resume: str | None) -> Path:
     return run
 
 
+def _check_resume(resume: str, module: torch.nn.Module) -> None:
+    """``resume`` is a training checkpoint of this recipe's networks (one line if not)."""
+    try:
+        state = torch.load(resume, map_location="cpu", weights_only=True).get("state_dict")
+    except Exception:  # a file torch cannot read, whatever it is
+        state = None
+    if not isinstance(state, dict):
+        raise InpaintError(f"{resume}: not a training checkpoint (runs keep them in checkpoints/last.ckpt)")
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if {k: tuple(v.shape) for k, v in state.items()} != expected:
+        raise InpaintError(f"{resume}: a checkpoint of other networks than this recipe's; resume with its own recipe")
+
+
 def train(config: TrainConfig, resume: str | None = None, command: list[str] | None = None) -> Path:
     """Train ``config``; returns the run directory, which holds ``config.yaml``, ``command.txt``,
     ``meta.json``, ``checkpoints/{best,last}.ckpt``, logs, samples and ``model.safetensors``."""
@@ -49,6 +62,8 @@ def train(config: TrainConfig, resume: str | None = None, command: list[str] | N
     task = config.make_task()
     L.seed_everything(config.seed, workers=True, verbose=False)  # before the weights are drawn
     module = build_module(config)  # fails early on a bad model name, argument or size
+    if resume is not None:
+        _check_resume(resume, module)
     datamodule = InpaintDataModule(
         config.data, config.val_data, size=config.size, masks=config.masks, val_masks=config.val_masks,
         batch_size=config.batch_size, workers=config.workers, seed=config.seed, val_count=config.val_count,
