@@ -138,6 +138,8 @@ def prepare(
         _fail(f"--split {split!r}: expected three numbers like 0.8,0.1,0.1")
     report = run_prepare(src, dst, size=size, mode=mode, split=fractions, seed=seed, workers=workers)
     tiles = report["tiles"]
+    if not sum(tiles.values()):
+        _fail(f"{src}: no readable photos ({report['unreadable']} unreadable, listed in {dst / 'prepare.json'})")
     typer.echo(
         f"{report['photos']} photos -> train {tiles['train']}, val {tiles['val']}, test {tiles['test']} tiles "
         f"in {dst}; {report['unreadable']} unreadable (listed in {dst / 'prepare.json'})"
@@ -262,7 +264,7 @@ def demo(
     methods: Annotated[
         str | None, typer.Option(help="Comma-separated methods (default: the bundled model and the classical ones).")
     ] = None,
-    size: Annotated[int, typer.Option(help="Photo size in pixels.")] = 256,
+    size: Annotated[int, typer.Option(min=32, max=4096, help="Photo size in pixels.")] = 256,
     overwrite: Overwrite = False,
 ) -> None:
     """Inpaint bundled sample photos with several mask kinds; write a comparison grid and print a table."""

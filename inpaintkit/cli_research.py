@@ -60,7 +60,9 @@ def bench(
     out: Annotated[Path, typer.Option(help="Folder for results.md/.csv/.json, metrics.png, samples.png.")],
     masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")] = "pconv-bins",
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
-    size: Annotated[int | None, typer.Option(help="Square size of the prepared photos (256; 128 for tasks).")] = None,
+    size: Annotated[
+        int | None, typer.Option(min=32, max=4096, help="Square size of the prepared photos (256; 128 for tasks).")
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of generated masks.")] = 2024,
     task: Annotated[str, typer.Option(help="inpaint, or sobel / filter / denoise (image-to-image).")] = "inpaint",
     device: Device = "auto",
@@ -74,6 +76,8 @@ def bench(
 
     Existing(overwrite).check([out / name for name in BENCH_FILES])
     names = [m.strip() for m in methods.split(",") if m.strip()]
+    if not names:
+        raise InpaintError("--methods: name at least one method, e.g. default,telea")
     if task in IMAGE_TASKS:
         result, grid = run_task_bench(names, data, task, n=n, size=size or 128)
     elif task == "inpaint":
@@ -91,7 +95,7 @@ def evaluate(
     masks: Annotated[str, typer.Option(help="pconv-bins, lama-256, center, blocks, or any mask spec.")],
     out: Annotated[Path, typer.Option(help="JSON report to write.")],
     n: Annotated[int, typer.Option(help="Number of images (the first N, sorted by name).")] = 20,
-    size: Annotated[int, typer.Option(help="Square size the photos are prepared at.")] = 256,
+    size: Annotated[int, typer.Option(min=32, max=4096, help="Square size the photos are prepared at.")] = 256,
     seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of generated masks.")] = 2024,
     device: Device = "auto",
     overwrite: Overwrite = False,

@@ -344,6 +344,9 @@ def run_task_bench(
     first images."""
     files = first_images(data, n)
     models = {name: load_model(name) for name in methods}
+    for name, model in models.items():
+        if getattr(model, "task", None) != task_name:
+            raise InpaintError(f"{name} does not compute the {task_name} task; bench a model trained for it")
     per_image, grid = [], []
     tasks = {name: Task(task_name, **_task_args(model, task_name)) for name, model in models.items()}
     for i, path in enumerate(progress_bar(files, f"bench {task_name}", show=progress)):

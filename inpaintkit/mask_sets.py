@@ -16,13 +16,17 @@ def write_mask_set(
 ) -> list[float]:
     """Write ``count`` masks as ``00000.png`` ... plus ``masks.csv`` (file, hole_ratio); returns the ratios.
     Existing files are kept unless ``existing`` says otherwise."""
-    from inpaintkit.io import Existing, write_csv, write_image
+    from inpaintkit.io import Existing, output_format, write_csv, write_image
 
     if count < 1 or not 1 <= size <= MAX_MASK_SIDE:
         raise InpaintError(f"--count must be positive and --size 1 to {MAX_MASK_SIDE} px")
     generator = MaskGenerator(spec)
     out = Path(out)
-    (existing or Existing()).check([out / "masks.csv", *(out / f"{i:05d}.png" for i in range(count))])
+    outputs = [out / "masks.csv", *(out / f"{i:05d}.png" for i in range(count))]
+    if preview is not None:  # checked with the rest, before anything is written
+        output_format(Path(preview))
+        outputs.append(Path(preview))
+    (existing or Existing()).check(outputs)
     ratios, rows = [], []
     for i in range(count):
         mask = generator.sample(i, size, size, seed)

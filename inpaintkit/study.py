@@ -49,7 +49,9 @@ class Study:
         if not path.is_file():
             raise InpaintError(f"{path}: study file not found")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise InpaintError(f"{path}: not a text file (a study is YAML)") from None
         except yaml.YAMLError as exc:
             raise InpaintError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(raw, dict):

@@ -96,6 +96,14 @@ BAD = {  # case: (what its one line must say, arguments)
     ),
     "masks: no count": ("--count must be positive", ["masks", "lama-thick", "--count", "0", "--out", "m"]),
     "masks: unknown preset": ("unknown mask preset 'nosuch'", ["masks", "nosuch", "--out", "m"]),
+    "masks: preview over a photo": (
+        "photo.png already exists",
+        ["masks", "lama-thick", "--count", "2", "--out", "m", "--preview", "photo.png"],
+    ),
+    "masks: preview format": (
+        "unsupported output format .xyz",
+        ["masks", "lama-thick", "--count", "2", "--out", "m", "--preview", "p.xyz"],
+    ),
     "prepare: split nan": (
         "--split needs three non-negative fractions",
         ["prepare", "photos", "dst", "--split", "nan,0.1,0.1"],
@@ -129,6 +137,15 @@ BAD = {  # case: (what its one line must say, arguments)
         "--n must be at least 1",
         [*BENCH, "--methods", "telea", "--data", "photos", "--n", "0"],
     ),
+    "bench: no method": ("--methods: name at least one", [*BENCH, "--methods", ",,", "--data", "photos"]),
+    "bench: size 7": ("'--size'", [*BENCH, "--methods", "telea", "--data", "photos", "--size", "7"]),
+    "bench: a task the method does not compute": (
+        "telea does not compute the sobel task",
+        [*BENCH, "--methods", "telea", "--data", "photos", "--task", "sobel"],
+    ),
+    "eval: size 0": ("'--size'", [*EVAL, "--data", "photos", "--out", "r.json", "--size", "0"]),
+    "demo: size 0": ("'--size'", ["demo", "--out", "d", "--size", "0", "--methods", "telea"]),
+    "study: not text": ("photo.png: not a text file", ["study", "photo.png", "--out", "page"]),
     "bench: unknown method": (
         "unknown model 'nosuch'",
         [*BENCH, "--methods", "nosuch", "--data", "photos"],
@@ -231,3 +248,10 @@ def test_photos_of_a_few_pixels_are_filled_by_the_default(side):
     out = inpaintkit.inpaint(image, hole)
     assert out.shape == image.shape
     np.testing.assert_array_equal(out[~hole], image[~hole])
+
+
+def test_prepare_without_one_readable_photo_fails(workspace):
+    (workspace / "junk").mkdir()
+    (workspace / "junk" / "a.png").write_text("not a photo")
+    result = run_cli("prepare", "junk", "dst")
+    assert result.returncode == 2 and "junk: no readable photos (1 unreadable" in result.stderr, result.stderr
