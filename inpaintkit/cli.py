@@ -248,6 +248,9 @@ def models_command(
 
     if name is None or not (summary or diagram):
         if name is not None:
+            from inpaintkit.loading import require_known
+
+            require_known(name)
             _fail("name what to show of it: --summary and/or --diagram out.svg")
         typer.echo("\n".join(describe.listing()))
         return

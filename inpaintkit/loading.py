@@ -27,6 +27,14 @@ def bundled_weights(name: str = DEFAULT_MODEL) -> Path:
     return Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
 
 
+def require_known(name_or_path: str | Path) -> None:
+    """``name_or_path`` names a model (bundled, registered) or a file of one; else the one-line
+    "unknown model" error with the names that come closest."""
+    text = str(name_or_path)
+    if text not in BUNDLED and not text.endswith((".safetensors", *PICKLE_SUFFIXES)) and text not in model_names():
+        raise unknown_name(text, [*BUNDLED, *model_names()], "model")
+
+
 def load_model(name_or_path: str | Path, trust_pickle: bool = False, untrained: bool = False) -> nn.Module:
     """A registered name (``telea``, ``unet`` ...), bundled weights (``default``, ``sobel``) or a weights file.
 
@@ -50,9 +58,7 @@ def load_model(name_or_path: str | Path, trust_pickle: bool = False, untrained: 
         from inpaintkit.training import load_checkpoint
 
         return load_checkpoint(text)
-    names = model_names()
-    if text not in names:
-        raise unknown_name(text, [*BUNDLED, *names], "model")
+    require_known(text)
     model = create_model(text).eval()
     if not untrained and any(True for _ in model.parameters()):
         raise InpaintError(
