@@ -100,10 +100,14 @@ def prepare(
         raise InpaintError("--split needs three non-negative fractions, e.g. 0.8,0.1,0.1")
     if not 8 <= size <= MAX_TILE:
         raise InpaintError(f"--size must be 8 to {MAX_TILE} px, got {size}")
+    src, dst = Path(src), Path(dst)
+    if (dst / "prepare.json").exists() or any((dst / split_name).exists() for split_name in ("train", "val", "test")):
+        raise InpaintError(f"{dst}: already holds a prepared set; choose a new folder (or remove that one)")
+    if dst.resolve().is_relative_to(src.resolve()):
+        raise InpaintError(f"{dst}: is inside {src}; a rerun would cut the tiles again; choose a folder outside it")
     files = list_images(src)
     if not files:
         raise InpaintError(f"{src}: no images found")
-    src, dst = Path(src), Path(dst)
     order = np.random.default_rng(seed).permutation(len(files))
     fractions = np.array(split, dtype=np.float64) / sum(split)
     bounds = np.round(np.cumsum(fractions) * len(files)).astype(int)

@@ -256,3 +256,13 @@ def test_prepare_without_one_readable_photo_fails(workspace):
     (workspace / "junk" / "a.png").write_text("not a photo")
     result = run_cli("prepare", "junk", "dst")
     assert result.returncode == 2 and "junk: no readable photos (1 unreadable" in result.stderr, result.stderr
+
+
+def test_prepare_never_mixes_two_sets_or_cuts_its_own_tiles(workspace):
+    assert run_cli("prepare", "photos", "dst", "--size", "16").returncode == 0
+    before = listing(workspace)
+    again = run_cli("prepare", "photos", "dst", "--size", "8")
+    assert again.returncode == 2 and "dst: already holds a prepared set" in again.stderr, again.stderr
+    inside = run_cli("prepare", "photos", "photos/tiles", "--size", "16")
+    assert inside.returncode == 2 and "is inside photos" in inside.stderr, inside.stderr
+    assert listing(workspace) == before
