@@ -8,7 +8,6 @@ what the photo carries (colour profile, EXIF, transparency, 16 bits) in the PNG 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import threading
 import time
@@ -191,7 +190,7 @@ def api_route(inpainter, workdir: Path, max_bytes: int):
 
     async def endpoint(request: Request):
         length = request.headers.get("content-length")
-        if length is None or not re.fullmatch(r"[0-9]{1,18}", length):
+        if length is None or not length.isdecimal():
             return error(411, "send the upload with a Content-Length")
         if int(length) > max_bytes:
             mb = 1024 * 1024  # --max-upload-mb counts these
@@ -223,7 +222,7 @@ def api_route(inpainter, workdir: Path, max_bytes: int):
 def hole_source(mask: Path | None, text: dict[str, str], max_pixels: int) -> HoleSource:
     """The CLI's hole sources from the API's (or the app's) text fields."""
     dilate = text.get("dilate", "8")
-    if not re.fullmatch(r"[0-9]{1,6}", dilate):
+    if not dilate.isdecimal() or len(dilate) > 6:
         raise InpaintError(f"dilate {dilate!r}: a whole number of pixels")
     border = Extension.parse(text["extend"]) if text.get("extend") else None
     points = tuple(parse_points(text.get("select", ""))), tuple(parse_points(text.get("exclude", "")))

@@ -354,14 +354,11 @@ def launch(
         os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
         inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency, max_pixels=max_pixels)
 
-        def clean_up():
-            inpainter.close()
-            shutil.rmtree(workdir, ignore_errors=True)
-
         @contextlib.asynccontextmanager
         async def lifespan(_app):
             yield
-            clean_up()
+            inpainter.close()
+            shutil.rmtree(workdir, ignore_errors=True)
 
         demo = build_demo(inpainter, workdir, max_upload_mb)
         demo.queue(default_concurrency_limit=concurrency, max_size=64)
@@ -379,8 +376,7 @@ def launch(
         if block:
             api = f"HTTP API: POST {local_url}api/inpaint, described at {local_url}docs"
             print(f"inpaintkit app on {local_url} ({api})")
-            demo.block_thread()  # returns after closing the server on Ctrl+C
-            clean_up()
+            demo.block_thread()  # on Ctrl+C it closes the server, whose lifespan removes the folder
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -38,7 +38,7 @@ class Extension:
             ratio = re.fullmatch(r"(\d{1,5}):(\d{1,5})", amount)
             if side.lower() == "aspect" and ratio and int(ratio[1]) and int(ratio[2]) and len(text.split(",")) == 1:
                 return cls(aspect=int(ratio[1]) / int(ratio[2]))
-            if side.lower() not in (*SIDES, "all") or not re.fullmatch(r"[0-9]{1,6}", amount):
+            if side.lower() not in (*SIDES, "all") or not amount.isdecimal() or len(amount) > 6:
                 raise InpaintError(bad)
             values[side.lower()] = int(amount)
         if not values:
