@@ -159,7 +159,7 @@ def app_command(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app to the network.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 7860,
     share: Annotated[bool, typer.Option(help="Also open a public Gradio share link.")] = False,
     weights: Annotated[Path | None, typer.Option(help="Folder of .safetensors models to offer.")] = None,
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted, in MB.")] = 25,
@@ -206,9 +206,12 @@ def apply(
     from inpaintkit.io import Existing
     from inpaintkit.jobs import apply_file, plan
     from inpaintkit.loading import load_model
+    from inpaintkit.tasks import is_inpainting
 
     jobs = plan(source, output, existing=Existing(overwrite, skip_existing, skippable=True))
     net = load_model(model)
+    if is_inpainting(getattr(net, "task", "inpaint")):
+        _fail(f"{model} fills holes; run it with `inpaintkit inpaint`, and `apply` with sobel, filter or denoise")
     for job in progress(jobs, "apply", "photo", show=None if len(jobs) > 1 else False):
         say(str(apply_file(net, job)))
 

@@ -89,6 +89,8 @@ BAD = {  # case: (what its one line must say, arguments)
     "models: summary of a classical method": ("telea is a classical method", ["models", "telea", "--summary"]),
     "models: a name and nothing to show": ("--summary and/or --diagram", ["models", "unet"]),
     "models: an unknown name": ("unknown model 'nosuch'", ["models", "nosuch"]),
+    "apply: an inpainting method": ("telea fills holes", ["apply", "photo.png", "--model", "telea", "-o", "o.png"]),
+    "app: port out of range": ("'--port'", ["app", "--port", "99999"]),
     "models: diagram format": ("write .svg, .png, .pdf or .dot", ["models", "unet", "--diagram", "unet.txt"]),
     "models: size 1e6": ("--size must be 16 to 2048", ["models", "unet", "--summary", "--size", "1000000"]),
     "masks: size 1e6": (
