@@ -1,4 +1,5 @@
-"""Fixed image filters on tensors ``(..., C, H, W)``: luma, Gaussian blur, Sobel, a convolution.
+"""Fixed image filters on tensors ``(..., C, H, W)``: luma, Gaussian blur, Sobel, a convolution, and
+the removal of a periodic grid.
 
 They define the targets of the image-to-image tasks and feed the edge loss and the edge metric, so
 a Sobel map means the same thing everywhere in the project.
@@ -39,6 +40,34 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     flat = F.conv2d(flat, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
     flat = F.conv2d(flat, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
     return flat.reshape(image.shape)
+
+
+def remove_grid(image: torch.Tensor, weight: torch.Tensor, period: int, blocks: float = 4.0) -> torch.Tensor:
+    """``(N, C, H, W)`` without the pattern that repeats every ``period`` px (the ripple stride-2
+    transposed convolutions leave, of period 2, 4 and 8 for three of them), other detail kept.
+
+    The detail (the image minus its mean over ``period`` x ``period`` px, which holds all of such a
+    pattern and none of a linear ramp) is averaged over the pixels that share a phase (row and column
+    modulo ``period``) with a Gaussian ``blocks`` periods wide, weighted by ``weight`` ``(N, 1, H, W)``
+    (where the image counts, such as a hole). What these local phase means do not share, the regular
+    grid, is subtracted where ``weight`` is; detail that is not periodic averages out."""
+    n, c, h, w = image.shape
+    pad = (0, -w % period, 0, -h % period)
+    x, m = F.pad(image, pad, mode="replicate"), F.pad(weight, pad)
+    rows, cols = x.shape[-2] // period, x.shape[-1] // period
+    half = period // 2
+    local_mean = F.avg_pool2d(F.pad(x, (half, period - 1 - half) * 2, mode="replicate"), period, 1)
+
+    def by_phase(t: torch.Tensor) -> torch.Tensor:  # (N, K, H, W) -> (N, K * period**2, rows, cols)
+        t = t.reshape(n, -1, rows, period, cols, period).permute(0, 1, 3, 5, 2, 4)
+        return t.reshape(n, -1, rows, cols)
+
+    means = gaussian_blur(by_phase((x - local_mean) * m), blocks)
+    means = means / gaussian_blur(by_phase(m), blocks).clamp_min(1e-6).repeat(1, c, 1, 1)
+    means = means.reshape(n, c, period * period, rows, cols)
+    grid = (means - means.mean(2, keepdim=True)).reshape(n, c, period, period, rows, cols)
+    grid = grid.permute(0, 1, 4, 2, 5, 3).reshape(x.shape)
+    return (x - grid * m)[..., :h, :w]
 
 
 def sobel(image: torch.Tensor, eps: float = 0.0) -> torch.Tensor:

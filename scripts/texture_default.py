@@ -1,7 +1,8 @@
 """Make the bundled default textured: the current default network's structure with PatchMatch's
 texture (``ffc-textured``), keeping the network's weights and its card's training record.
 
-    python scripts/texture_default.py --sigma 2.5 --texture 0.8 --reach 16 --bench B-bsds --bench B-celeba
+    python scripts/texture_default.py --sigma 1 --texture-sigma 2.5 --texture 0.8 --reach 16 \
+        --bench B-bsds --bench B-celeba
 
 Writes inpaintkit/weights/default.safetensors and default.json; run it once on an ``ffc`` default.
 """
@@ -18,7 +19,8 @@ from inpaintkit.models import create_model, load_weights, save_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sigma", type=float, required=True, help="px of the Gaussian between structure and texture")
+    parser.add_argument("--sigma", type=float, required=True, help="px of the Gaussian that blurs the network")
+    parser.add_argument("--texture-sigma", type=float, required=True, help="px of PatchMatch's high-pass")
     parser.add_argument("--texture", type=float, required=True, help="weight of PatchMatch's high frequencies")
     parser.add_argument("--reach", type=float, required=True, help="px around the hole whose detail energy caps it")
     parser.add_argument(
@@ -32,15 +34,22 @@ def main() -> None:
     if network.config["model"] != "ffc":
         parser.error(f"the bundled default is {current.config['model']!r}, not an ffc network to texture")
     model = create_model(
-        "ffc-textured", **network.config["kwargs"], sigma=args.sigma, texture=args.texture, reach=args.reach
+        "ffc-textured",
+        **{k: v for k, v in network.config["kwargs"].items() if k != "out_channels"},  # always 3 here
+        sigma=args.sigma,
+        texture_sigma=args.texture_sigma,
+        texture=args.texture,
+        reach=args.reach,
     ).eval()
     model.network.load_state_dict(network.state_dict())
     card = {k: v for k, v in current.card.items() if k not in ("format", "model", "kwargs", "parameters", "bench")}
     card["texture"] = {
-        "method": "blur(network, sigma) + texture * w * (patchmatch - blur(patchmatch, sigma)), w matching the "
-        "detail's local energy to the known pixels' within reach px; PatchMatch: PyPatchMatch 2.2, patch radius 3, "
-        "seed 0, on the hole's bounding window",
+        "method": "blur(degrid(network), sigma) + texture * w * (patchmatch - blur(patchmatch, texture_sigma)), "
+        "degrid removing the network's period-8 grid, w matching the detail's local energy to the known pixels' "
+        "(above sigma) within reach px; PatchMatch: PyPatchMatch 2.2, patch radius 3, seed 0, on the hole's "
+        "bounding window",
         "sigma": args.sigma,
+        "texture_sigma": args.texture_sigma,
         "texture": args.texture,
         "reach": args.reach,
         "tuning": args.tuning,

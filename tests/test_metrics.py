@@ -97,6 +97,24 @@ def test_grid_ripple_finds_a_faint_grid_and_not_noise():
     assert grid_ripple(noise) < 8 and grid_ripple(quantised(smooth)) < 8
 
 
+def test_remove_grid_takes_out_a_period_8_pattern_and_keeps_ramps_edges_and_known_pixels():
+    from inpaintkit.filters import remove_grid
+
+    y, x = torch.meshgrid(torch.arange(96.0), torch.arange(128.0), indexing="ij")
+    pattern = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    pattern = ((pattern - pattern.mean((1, 2), keepdim=True)) * 4 / 255).repeat(1, 12, 16)[None]  # +-2 levels
+    hole = torch.zeros(1, 1, 96, 128)
+    hole[..., 16:80, 24:104] = 1
+    inside = hole.bool().expand(1, 3, 96, 128)
+    for step in (0.0, 0.2):  # smooth ramps, then with a vertical edge of 51 levels in the hole
+        scene = torch.stack([0.3 + 0.4 * x / 127, 0.5 - 0.2 * y / 95, 0.4 + step * (x > 60)])[None]
+        out = remove_grid(scene + pattern, hole, 8)
+        error = (out - scene)[inside].abs().mean() * 255
+        assert error < (0.001 if step == 0 else 0.6)  # the pattern's own error is 1 level
+        assert torch.equal(out[~inside], (scene + pattern)[~inside])  # only the hole is changed
+        assert (remove_grid(scene, hole, 8) - scene)[inside].abs().mean() * 255 < (0.001 if step == 0 else 0.6)
+
+
 def test_hole_ssim_looks_at_the_hole_and_its_ring_only():
     torch.manual_seed(0)
     target = torch.rand(2, 3, 64, 64)

@@ -4,13 +4,15 @@ A network trained with pixel and perceptual losses places edges and colours well
 it cannot know into a soft blob; PatchMatch (Barnes et al., 2009) copies sharp texture from the
 known pixels but places it with no idea of the scene. :class:`TexturedGenerator` takes the low
 frequencies of the network's fill (a Gaussian of ``sigma`` px) and adds the high frequencies of a
-PatchMatch fill of the same hole, scaled by ``texture`` and matched in local energy to the photo's
-own detail around the hole (so smooth skin or sky near the hole gets little copied texture):
+PatchMatch fill of the same hole (above a Gaussian of ``texture_sigma`` px), scaled by ``texture``
+and matched in local energy to the photo's own detail above ``sigma`` around the hole (so smooth
+skin or sky near the hole gets little copied texture):
 
-    fill = blur(network) + texture * w * (patchmatch - blur(patchmatch))
+    fill = blur(network, sigma) + texture * w * (patchmatch - blur(patchmatch, texture_sigma))
 
-The Gaussian also removes the network's faint grid (the period-2/4/8 ripple its stride-2 transposed
-convolutions leave). PatchMatch runs on the hole's bounding window, in a thread beside the network
+The network's faint grid (the period-2/4/8 ripple its stride-2 transposed convolutions leave) is
+removed first (:func:`~inpaintkit.filters.remove_grid`), so the structure can keep the network's
+edges with a narrow Gaussian. PatchMatch runs on the hole's bounding window, in a thread beside the network
 (under :func:`~inpaintkit.processes.worker_processes`, a batch's side by side); a window over
 ``texture_pixels`` is synthesised at a reduced scale and its detail scaled back up, so the cost per
 fill stays bounded. It synthesises only the band of the hole where the energy matching
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintkit.fills import patchmatch_fill
-from inpaintkit.filters import gaussian_blur
+from inpaintkit.filters import gaussian_blur, remove_grid
 from inpaintkit.masks import bounding_box
 from inpaintkit.models.base import Generator
 from inpaintkit.models.ffc import FFCGenerator
@@ -52,26 +54,29 @@ class TexturedGenerator(Generator):
     def __init__(
         self,
         network: nn.Module,
-        sigma: float = 2.5,
+        sigma: float = 1.0,
         texture: float = 0.8,
         patch_size: int = 3,
         seed: int = 0,
         texture_pixels: int = 512 * 512,
         reach: float = 16.0,
+        texture_sigma: float = 2.5,
     ):
         super().__init__()
-        if not sigma > 0 or not 0 <= texture <= 2 or texture_pixels < 4096 or not reach > 0:
-            raise ValueError("sigma and reach must be positive, texture in [0, 2], texture_pixels at least 4096")
+        if not min(sigma, texture_sigma, reach) > 0 or not 0 <= texture <= 2 or texture_pixels < 4096:
+            raise ValueError("sigmas and reach must be positive, texture in [0, 2], texture_pixels at least 4096")
         self.network = network
         self.size_multiple, self.min_size = network.size_multiple, network.min_size
         self.sigma, self.texture, self.patch_size, self.seed = sigma, texture, patch_size, seed
-        self.texture_pixels, self.reach = texture_pixels, reach
+        self.texture_pixels, self.reach, self.texture_sigma = texture_pixels, reach, texture_sigma
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         workers = fill_processes() if len(image) > 1 else None
         pending = [_TEXTURE_THREADS.submit(self._detail, i, m, workers) for i, m in zip(image, mask, strict=True)]
         pred = self.network(image, mask).float()  # a network may return bfloat16 under autocast
         with torch.autocast(image.device.type, enabled=False):  # the blur and energies in float32
+            # the grid's period is the network's total stride, the size its input must be a multiple of
+            pred = remove_grid(pred, mask, self.network.size_multiple)
             composite = mask * pred + (1 - mask) * image
             structure = gaussian_blur(composite, self.sigma)
             detail = torch.stack([p.result() for p in pending]).to(pred)
@@ -96,7 +101,7 @@ class TexturedGenerator(Generator):
         high-pass ``ceil(3 sigma)``; ``patch_size`` more px absorb the rounding of a shrunken window
         and the bilinear upsampling of its detail. Deeper, the texture's weight is zero."""
         matched = math.ceil(3 * self.reach) + math.ceil(3 * _COPIED_SIGMA)
-        return matched * scale + math.ceil(3 * self.sigma * scale) + self.patch_size
+        return matched * scale + math.ceil(3 * self.texture_sigma * scale) + self.patch_size
 
     @torch.no_grad()
     def _detail(self, image: torch.Tensor, mask: torch.Tensor, workers=None) -> torch.Tensor:
@@ -122,7 +127,7 @@ class TexturedGenerator(Generator):
         job = (rgb, window_hole & ~deep, self.patch_size, self.seed, deep)
         filled = workers.submit(patchmatch_fill, *job).result() if workers else patchmatch_fill(*job)
         fill = torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float()[None] / 255
-        high = (fill - gaussian_blur(fill, self.sigma * scale)) * torch.from_numpy(~deep)
+        high = (fill - gaussian_blur(fill, self.texture_sigma * scale)) * torch.from_numpy(~deep)
         if scale < 1:
             high = F.interpolate(high, size=(h, w), mode="bilinear", align_corners=False)
         detail[:, top:bottom, left:right] = high[0]
@@ -135,12 +140,13 @@ def ffc_textured(
     blocks: int = 6,
     global_ratio: float = 0.75,
     prefill: str = "biharmonic",
-    sigma: float = 2.5,
+    sigma: float = 1.0,
     texture: float = 0.8,
     patch_size: int = 3,
     seed: int = 0,
     reach: float = 16.0,
+    texture_sigma: float = 2.5,
 ) -> TexturedGenerator:
     """The ffc network's structure with PatchMatch's texture (the bundled default's architecture)."""
     network = FFCGenerator(width, blocks, global_ratio, 3, prefill)
-    return TexturedGenerator(network, sigma, texture, patch_size, seed, reach=reach)
+    return TexturedGenerator(network, sigma, texture, patch_size, seed, reach=reach, texture_sigma=texture_sigma)
