@@ -295,6 +295,9 @@ class InpaintDataModule(L.LightningDataModule):
         )
         if len(self.train_set) < batch_size:
             raise InpaintError(f"{train_dir}: {len(self.train_set)} images is fewer than the batch size {batch_size}")
+        for dataset in (self.train_set, self.val_set):
+            if dataset is not None:  # none readable: one line now, not a loader worker's traceback later
+                dataset.load(0, dataset.rng(0))
         self.batch_size = batch_size
         self.workers = workers
 

@@ -135,6 +135,14 @@ BAD = {  # case: (what its one line must say, arguments)
         ["train", "--config", "photo.png", "--data", "photos", "--out", "runs"],
     ),
     "train: resume from a photo": ("photo.png: not a training checkpoint", [*TRAIN, "--resume", "photo.png"]),
+    "train: no readable photo": (
+        "junk: no readable images",
+        [*TRAIN[:3], "--data", "junk", *TRAIN[5:], "--set", "batch_size=2"],
+    ),
+    "train: no readable validation photo": (
+        "junk: no readable images",
+        [*TRAIN[:6], "val_data=junk", *TRAIN[7:], "--set", "batch_size=2"],
+    ),
     "bench: missing data": ("folder not found", [*BENCH, "--methods", "telea", "--data", "nothing"]),
     "bench: n 0": (
         "--n must be at least 1",
@@ -190,6 +198,9 @@ def workspace(tmp_path, monkeypatch):
     for i in range(2):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{i}.png")
     (tmp_path / "notes.txt").write_text("not a photo\n")
+    (tmp_path / "junk").mkdir()
+    for i in range(2):
+        (tmp_path / "junk" / f"{i}.jpg").write_text("not a photo either\n")
     os.symlink("loop", tmp_path / "loop")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -254,10 +265,8 @@ def test_photos_of_a_few_pixels_are_filled_by_the_default(side):
 
 
 def test_prepare_without_one_readable_photo_fails(workspace):
-    (workspace / "junk").mkdir()
-    (workspace / "junk" / "a.png").write_text("not a photo")
     result = run_cli("prepare", "junk", "dst")
-    assert result.returncode == 2 and "junk: no readable photos (1 unreadable" in result.stderr, result.stderr
+    assert result.returncode == 2 and "junk: no readable photos (2 unreadable" in result.stderr, result.stderr
 
 
 def test_prepare_never_mixes_two_sets_or_cuts_its_own_tiles(workspace):
