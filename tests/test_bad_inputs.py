@@ -135,6 +135,14 @@ BAD = {  # case: (what its one line must say, arguments)
         ["train", "--config", "photo.png", "--data", "photos", "--out", "runs"],
     ),
     "train: resume from a photo": ("photo.png: not a training checkpoint", [*TRAIN, "--resume", "photo.png"]),
+    "train: misspelt scheduler argument": (
+        "scheduler cosine takes t_max, not scheduler_args 't-max'",
+        [*TRAIN, "--set", "scheduler=cosine", "--set", "scheduler_args={t-max: 5}"],
+    ),
+    "train: scheduler gamma 2": (
+        "gamma must be in (0, 1], got 2",
+        [*TRAIN, "--set", "scheduler=step", "--set", "scheduler_args={gamma: 2}"],
+    ),
     "train: no readable photo": (
         "junk: no readable images",
         [*TRAIN[:3], "--data", "junk", *TRAIN[5:], "--set", "batch_size=2"],

@@ -10,6 +10,13 @@ from inpaintkit.errors import InpaintError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "cosine", "cosine-restarts", "step")
+# What each schedule takes in ``scheduler_args``, with its default (t_max: the run's epochs).
+SCHEDULER_ARGS = {
+    "none": {},
+    "cosine": {"t_max": None},
+    "cosine-restarts": {"t_0": 5, "t_mult": 1},
+    "step": {"step_size": 1, "gamma": 0.99},
+}
 
 
 @dataclass(frozen=True)
@@ -42,16 +49,30 @@ class SchedulerRecipe:
     epochs: int = 20
     args: tuple[tuple[str, float], ...] = ()  # t_max; t_0, t_mult; step_size, gamma
 
+    def check(self) -> None:
+        """A known schedule with only its own arguments, each in range (one line if not): a misspelt
+        argument would otherwise leave its default in place without a word."""
+        if self.name not in SCHEDULERS:
+            raise InpaintError(f"unknown scheduler {self.name!r}; choose from {', '.join(SCHEDULERS)}")
+        takes = SCHEDULER_ARGS[self.name]
+        for key, value in self.args:
+            if key not in takes:
+                allowed = ", ".join(takes) or "no arguments"
+                raise InpaintError(f"scheduler {self.name} takes {allowed}, not scheduler_args {key!r}")
+            if key == "gamma":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                    raise InpaintError(f"scheduler_args gamma must be in (0, 1], got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InpaintError(f"scheduler_args {key} must be a whole number of epochs, 1 or more, got {value!r}")
+
     def build(self, optimizer: torch.optim.Optimizer):
-        args = dict(self.args)
+        self.check()
+        args = SCHEDULER_ARGS[self.name] | dict(self.args)
         if self.name == "none":
             return None
         if self.name == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.get("t_max", self.epochs))
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args["t_max"] or self.epochs)
         if self.name == "cosine-restarts":
-            return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-                optimizer, T_0=args.get("t_0", 5), T_mult=args.get("t_mult", 1)
-            )
-        if self.name == "step":
-            return torch.optim.lr_scheduler.StepLR(optimizer, args.get("step_size", 1), args.get("gamma", 0.99))
-        raise InpaintError(f"unknown scheduler {self.name!r}; choose from {', '.join(SCHEDULERS)}")
+            restarts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts
+            return restarts(optimizer, T_0=args["t_0"], T_mult=args["t_mult"])
+        return torch.optim.lr_scheduler.StepLR(optimizer, args["step_size"], args["gamma"])

@@ -20,7 +20,7 @@ from inpaintkit.data import MAX_TILE
 from inpaintkit.errors import InpaintError
 from inpaintkit.tasks import Task
 from inpaintkit.training.callbacks import LOGGERS
-from inpaintkit.training.optim import OPTIMIZERS, SCHEDULERS, OptimizerRecipe, SchedulerRecipe
+from inpaintkit.training.optim import OPTIMIZERS, OptimizerRecipe, SchedulerRecipe
 
 # Lightning's precision names.
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -169,8 +169,7 @@ class TrainConfig:
             raise InpaintError(f"out {self.out}: a file is in the way of that folder")
         if self.optimizer not in OPTIMIZERS or self.d_optimizer not in OPTIMIZERS:
             raise InpaintError(f"unknown optimizer; choose from {', '.join(OPTIMIZERS)}")
-        if self.scheduler not in SCHEDULERS:
-            raise InpaintError(f"unknown scheduler {self.scheduler!r}; choose from {', '.join(SCHEDULERS)}")
+        self.scheduler_recipe().check()
         if self.logger not in LOGGERS:
             raise InpaintError(f"unknown logger {self.logger!r}; choose from {', '.join(LOGGERS)}")
         if self.logger in ("wandb", "mlflow") and importlib.util.find_spec(self.logger) is None:
