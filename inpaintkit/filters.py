@@ -62,9 +62,9 @@ def remove_grid(image: torch.Tensor, weight: torch.Tensor, period: int, blocks: 
         t = t.reshape(n, -1, rows, period, cols, period).permute(0, 1, 3, 5, 2, 4)
         return t.reshape(n, -1, rows, cols)
 
-    means = gaussian_blur(by_phase((x - local_mean) * m), blocks)
-    means = means / gaussian_blur(by_phase(m), blocks).clamp_min(1e-6).repeat(1, c, 1, 1)
-    means = means.reshape(n, c, period * period, rows, cols)
+    phases = (n, -1, period * period, rows, cols)  # the weight's one channel broadcasts over the image's
+    means = gaussian_blur(by_phase((x - local_mean) * m), blocks).reshape(phases)
+    means = means / gaussian_blur(by_phase(m), blocks).clamp_min(1e-6).reshape(phases)
     grid = (means - means.mean(2, keepdim=True)).reshape(n, c, period, period, rows, cols)
     grid = grid.permute(0, 1, 4, 2, 5, 3).reshape(x.shape)
     return (x - grid * m)[..., :h, :w]

@@ -147,7 +147,7 @@ def feather_weights(hole: np.ndarray, width: int) -> np.ndarray:
     if width <= 0:
         return hole.astype(np.float32)
     inside = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
-    return np.clip(inside / min(width, inside.max()), 0, 1).astype(np.float32) * hole
+    return np.clip(inside / max(1.0, min(width, inside.max())), 0, 1).astype(np.float32) * hole  # no 0/0
 
 
 def require_inpainter(model) -> None:
