@@ -350,6 +350,7 @@ def launch(
     if block:  # SIGTERM (docker stop, systemd) stops the server as Ctrl+C does, so its folder is removed
         signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="inpaintkit-app-"))
+    demo = local_url = None
     try:  # a stop while starting (SIGTERM, Ctrl+C) leaves no folder either
         os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's uploads and cache stay in our folder
         inpainter = Inpainter(weights_dir, backend=backend, concurrency=concurrency, max_pixels=max_pixels)
@@ -377,11 +378,19 @@ def launch(
             api = f"HTTP API: POST {local_url}api/inpaint, described at {local_url}docs"
             print(f"inpaintkit app on {local_url} ({api})")
             demo.block_thread()  # on Ctrl+C it closes the server, whose lifespan removes the folder
+    except _Stopped:  # SIGTERM before blocking (the server may already answer): a clean stop, as during it
+        if demo is not None:
+            demo.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return demo, local_url
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM: a request to stop. Gradio's wait for Ctrl+C closes the server on it too."""
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise _Stopped
