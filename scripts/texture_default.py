@@ -1,7 +1,7 @@
 """Make the bundled default textured: the current default network's structure with PatchMatch's
 texture (``ffc-textured``), keeping the network's weights and its card's training record.
 
-    python scripts/texture_default.py --sigma 1 --texture-sigma 2.5 --texture 0.8 --reach 16 \
+    python scripts/texture_default.py --sigma 1 --texture-sigma 2.5 --texture 1 --reach 16 --deep-sigma 8 \
         --bench B-bsds --bench B-celeba
 
 Writes inpaintkit/weights/default.safetensors and default.json; run it once on an ``ffc`` default.
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--texture-sigma", type=float, required=True, help="px of PatchMatch's high-pass")
     parser.add_argument("--texture", type=float, required=True, help="weight of PatchMatch's high frequencies")
     parser.add_argument("--reach", type=float, required=True, help="px around the hole whose detail energy caps it")
+    parser.add_argument("--deep-sigma", type=float, required=True, help="px into the hole where the deep fill starts")
     parser.add_argument(
         "--bench", type=Path, action="append", default=[], help="bench folders of this model (written with --out first)"
     )
@@ -40,18 +41,21 @@ def main() -> None:
         texture_sigma=args.texture_sigma,
         texture=args.texture,
         reach=args.reach,
+        deep_sigma=args.deep_sigma,
     ).eval()
     model.network.load_state_dict(network.state_dict())
     card = {k: v for k, v in current.card.items() if k not in ("format", "model", "kwargs", "parameters", "bench")}
     card["texture"] = {
         "method": "blur(degrid(network), sigma) + texture * w * (patchmatch - blur(patchmatch, texture_sigma)), "
         "degrid removing the network's period-8 grid, w matching the detail's local energy to the known pixels' "
-        "(above sigma) within reach px; PatchMatch: PyPatchMatch 2.2, patch radius 3, seed 0, on the hole's "
-        "bounding window",
+        "(above sigma) within reach px; deeper than deep_sigma px into the hole, fading in over 2 deep_sigma px: "
+        "blur(degrid(network), deep_sigma) + patchmatch - blur(patchmatch, deep_sigma); PatchMatch: PyPatchMatch "
+        "2.2, patch radius 3, seed 0, on the hole's bounding window",
         "sigma": args.sigma,
         "texture_sigma": args.texture_sigma,
         "texture": args.texture,
         "reach": args.reach,
+        "deep_sigma": args.deep_sigma,
         "tuning": args.tuning,
     }
     card["bench"] = {}

@@ -71,8 +71,10 @@ def test_eval_cli_writes_a_report(tmp_path):
 
 def test_batching_leaves_the_numbers_unchanged(features):
     """Photos filled and scored 4 at a time (with a remainder of 1) give the table of one at a time.
-    On the CPU, exactly; CUDA picks convolution algorithms by batch size (measured on an H200 with
-    TF32 off: one FID of 9 moved by 0.01), so the check runs on the CPU."""
+    On the CPU the table is the same; a batched convolution may sum in another order, so a pixel may
+    round one level apart (one of 4,096 did here, moving that photo's LPIPS by 4e-5). CUDA picks
+    convolution algorithms by batch size (measured on an H200 with TF32 off: one FID of 9 moved by
+    0.01), so the check runs on the CPU."""
     from inpaintkit.reports import results_markdown
 
     data = shared("bsds500", "test")
@@ -98,7 +100,7 @@ def test_batching_leaves_the_numbers_unchanged(features):
     ]
     for a, b in zip(one.per_image, four.per_image, strict=True):
         for key in KEYS[:-2] + ("edge",):
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["method"], key)
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), (a["method"], key)
     for row_one, row_four in zip(grid_one, grid_four, strict=True):
         for x, y in zip(row_one, row_four, strict=True):
             assert np.abs(x.astype(int) - y.astype(int)).max() <= 1  # batched convolutions round alike
