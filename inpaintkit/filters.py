@@ -27,19 +27,26 @@ def grayscale(image: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (radius ``ceil(3 sigma)``, replicate borders); a no-op for ``sigma <= 0``."""
+    """Separable Gaussian blur (radius ``ceil(3 sigma)``, replicate borders); a no-op for ``sigma <= 0``.
+
+    Summed from shifted slices of the padded image, one per tap: on this project's CPU that is 8 to
+    18 times faster than the same taps as a depthwise convolution (1 to 16 px at 1024 px), whose
+    one-channel kernels have no fast path, and gives the same values."""
     if sigma <= 0:
         return image
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
     k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = image.shape[-3]
-    flat = image.reshape(-1, c, *image.shape[-2:])
-    flat = F.pad(flat, (radius, radius, radius, radius), mode="replicate")
-    flat = F.conv2d(flat, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    flat = F.conv2d(flat, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return flat.reshape(image.shape)
+    taps = (k / k.sum()).tolist()
+    h, w = image.shape[-2:]
+    padded = F.pad(image.reshape(-1, 1, h, w), (radius, radius, radius, radius), mode="replicate")
+    rows = padded[..., :w] * taps[0]
+    for i, tap in enumerate(taps[1:], 1):
+        rows = rows.add_(padded[..., i : i + w], alpha=tap)
+    out = rows[..., :h, :] * taps[0]
+    for i, tap in enumerate(taps[1:], 1):
+        out = out.add_(rows[..., i : i + h, :], alpha=tap)
+    return out.reshape(image.shape)
 
 
 def remove_grid(image: torch.Tensor, weight: torch.Tensor, period: int, blocks: float = 4.0) -> torch.Tensor:
