@@ -35,18 +35,21 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return image
     radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    # the taps in float32 (float64 for float64) and on the CPU: no device sync to read them
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64 if image.dtype == torch.float64 else torch.float32)
     k = torch.exp(-(x**2) / (2 * sigma**2))
     taps = (k / k.sum()).tolist()
     h, w = image.shape[-2:]
-    padded = F.pad(image.reshape(-1, 1, h, w), (radius, radius, radius, radius), mode="replicate")
+    # half precision would round every one of the sums; a convolution accumulates in float32
+    exact = image if image.dtype in (torch.float32, torch.float64) else image.float()
+    padded = F.pad(exact.reshape(-1, 1, h, w), (radius, radius, radius, radius), mode="replicate")
     rows = padded[..., :w] * taps[0]
     for i, tap in enumerate(taps[1:], 1):
         rows = rows.add_(padded[..., i : i + w], alpha=tap)
     out = rows[..., :h, :] * taps[0]
     for i, tap in enumerate(taps[1:], 1):
         out = out.add_(rows[..., i : i + h, :], alpha=tap)
-    return out.reshape(image.shape)
+    return out.reshape(image.shape).to(image.dtype)
 
 
 def remove_grid(image: torch.Tensor, weight: torch.Tensor, period: int, blocks: float = 4.0) -> torch.Tensor:

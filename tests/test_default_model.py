@@ -153,9 +153,10 @@ def test_patchmatch_skips_only_pixels_whose_texture_weight_is_zero(monkeypatch):
 def test_the_deep_fill_adds_texture_only_deep_inside_a_hole(monkeypatch):
     """Deeper than ``deep_sigma`` px inside a hole, PatchMatch's frequencies above ``deep_sigma``
     replace the network's soft blob: the middle of a large hole in a textured photo gets most of the
-    photo's own detail (4 times the detail without it), and pixels nearer the border than
-    ``deep_sigma`` are exactly as without it. Where PatchMatch's coarser content disagrees with the
-    network's (a stand-in that fills the hole white), the network's fill stays."""
+    photo's own detail (over 3 times the detail without it), and pixels nearer the border than
+    ``deep_sigma`` are exactly as without it, also when the window is synthesised shrunken. Where
+    PatchMatch's coarser content disagrees with the network's (a stand-in that fills the hole
+    white), the network's fill stays."""
     import cv2
 
     from inpaintkit.filters import gaussian_blur
@@ -170,8 +171,8 @@ def test_the_deep_fill_adds_texture_only_deep_inside_a_hole(monkeypatch):
     model = load_model("default")
     assert model.deep_sigma == 8.0
 
-    def fills() -> tuple[np.ndarray, np.ndarray]:
-        model.deep_sigma = 8.0
+    def fills(pixels: int = 512 * 512) -> tuple[np.ndarray, np.ndarray]:
+        model.texture_pixels, model.deep_sigma = pixels, 8.0
         deep = inpaintkit.inpaint(photo, hole, model=model)
         model.deep_sigma = 0.0
         return deep, inpaintkit.inpaint(photo, hole, model=model)
@@ -187,6 +188,9 @@ def test_the_deep_fill_adds_texture_only_deep_inside_a_hole(monkeypatch):
     assert 0.5 * detail(photo, *known) < detail(deep, *middle) < 1.2 * detail(photo, *known)
     border = hole & ~np.pad(np.ones((112, 112), bool), 72)  # within 8 px of a known pixel
     np.testing.assert_array_equal(deep[border], shallow[border])
+    deep, shallow = fills(4096)  # the window synthesised at about 0.4 of its size
+    np.testing.assert_array_equal(deep[border], shallow[border])
+    assert not np.array_equal(deep, shallow)
 
     def white(rgb, hole, patch_size, seed, skip=None):
         return np.where(hole[:, :, None], np.uint8(255), rgb)
@@ -194,3 +198,28 @@ def test_the_deep_fill_adds_texture_only_deep_inside_a_hole(monkeypatch):
     monkeypatch.setattr(textured, "patchmatch_fill", white)
     deep, shallow = fills()
     assert np.abs(deep.astype(int) - shallow).max() <= 1
+
+
+def test_the_deep_fill_never_reads_the_core_left_out_of_the_search(monkeypatch):
+    """Deeper than :meth:`_kept_depth` PatchMatch synthesises nothing and its output keeps whatever
+    was there; the deep fill's weight is zero a Gaussian's radius before, so what the core holds
+    cannot reach the result."""
+    from inpaintkit.models import textured
+
+    rng = np.random.default_rng(4)
+    photo = (120 + rng.normal(0, 30, (512, 512, 3))).clip(0, 255).astype(np.uint8)
+    hole = np.zeros((512, 512), bool)
+    hole[56:456, 56:456] = True  # 200 px deep
+    grain = rng.integers(60, 180, (512, 512, 3), dtype=np.uint8)
+    model, results, skipped = load_model("default"), [], []
+    for core in (0, 255):
+
+        def stand_in(rgb, hole, patch_size, seed, skip=None, core=core):
+            skipped.append(int(skip.sum()))
+            h, w = hole.shape
+            return np.where(skip[:, :, None], np.uint8(core), np.where(hole[:, :, None], grain[:h, :w], rgb))
+
+        monkeypatch.setattr(textured, "patchmatch_fill", stand_in)
+        results.append(inpaintkit.inpaint(photo, hole, model=model))
+    assert min(skipped) > 0
+    np.testing.assert_array_equal(results[0], results[1])

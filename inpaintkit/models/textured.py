@@ -73,7 +73,7 @@ class TexturedGenerator(Generator):
         texture_pixels: int = 512 * 512,
         reach: float = 16.0,
         texture_sigma: float = 2.5,
-        deep_sigma: float = 8.0,
+        deep_sigma: float = 0.0,
     ):
         super().__init__()
         if not min(sigma, texture_sigma, reach) > 0 or not 0 <= texture <= 2 or texture_pixels < 4096:
@@ -120,12 +120,16 @@ class TexturedGenerator(Generator):
 
     def _kept_depth(self, scale: float) -> float:
         """How deep into a hole (chessboard distance to the nearest known pixel, in px of a window
-        synthesised at ``scale``) PatchMatch's detail can matter: the energy matching's averages
+        synthesised at ``scale``) PatchMatch's fill can matter: the energy matching's averages
         reach ``ceil(3 reach)`` and ``ceil(3 * _COPIED_SIGMA)`` px (:func:`gaussian_blur`'s radius) and the
         high-pass ``ceil(3 sigma)``; ``patch_size`` more px absorb the rounding of a shrunken window
-        and the bilinear upsampling of its detail. Deeper, the texture's weight is zero."""
+        and the bilinear upsampling of its detail. Deeper, the texture's weight is zero. The deep
+        fill stays whole to that depth, fades out over ``2 deep_sigma`` px beyond it, and its
+        Gaussian reaches ``ceil(3 deep_sigma)`` px further, so no pixel left out of the search
+        enters it."""
         matched = math.ceil(3 * self.reach) + math.ceil(3 * _COPIED_SIGMA)
-        return matched * scale + math.ceil(3 * self.texture_sigma * scale) + self.patch_size
+        kept = matched * scale + math.ceil(3 * self.texture_sigma * scale) + self.patch_size
+        return kept + (2 * self.deep_sigma * scale + math.ceil(3 * self.deep_sigma * scale) if self.deep_sigma else 0)
 
     @torch.no_grad()
     def _detail(self, image: torch.Tensor, mask: torch.Tensor, workers=None) -> torch.Tensor:
@@ -133,7 +137,7 @@ class TexturedGenerator(Generator):
         ``texture_sigma`` (3 channels), above ``deep_sigma`` (3) and below it (3), and the deep
         fill's weight (1).
         All are zero away from the hole and deeper inside it than :meth:`_kept_depth`, where nothing
-        is synthesised (the weight fades out over ``2 deep_sigma`` px before that). PatchMatch runs
+        is synthesised (the weight is zero from a Gaussian's radius before that). PatchMatch runs
         in ``workers`` (:func:`fill_processes`) when given, else in this process."""
         bands = torch.zeros((10, *image.shape[-2:]), dtype=torch.float32)
         hole = (mask[0] > 0.5).cpu().numpy()
@@ -157,10 +161,11 @@ class TexturedGenerator(Generator):
         fill = torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float()[None] / 255
         high = [fill - gaussian_blur(fill, self.texture_sigma * scale)]
         if self.deep_sigma:
-            ramp = 2 * self.deep_sigma * scale
+            ramp, radius = 2 * self.deep_sigma * scale, math.ceil(3 * self.deep_sigma * scale)
             inside = torch.from_numpy(cv2.distanceTransform(window_hole.astype(np.uint8), cv2.DIST_L2, 5))
-            weight = ((inside - self.deep_sigma * scale) / ramp).clamp(0, 1)
-            weight = weight * ((kept - torch.from_numpy(depth)) / ramp).clamp(0, 1)
+            # a shrunken window's hole is up to one of its px wider, and upsampling spreads one more
+            weight = ((inside - self.deep_sigma * scale - (2 if scale < 1 else 0)) / ramp).clamp(0, 1)
+            weight = weight * ((kept - radius - torch.from_numpy(depth)) / ramp).clamp(0, 1)
             coarse = gaussian_blur(fill, self.deep_sigma * scale)
             high += [fill - coarse, coarse, weight[None, None]]
         high = torch.cat(high, dim=1) * torch.from_numpy(~deep)
@@ -182,7 +187,7 @@ def ffc_textured(
     seed: int = 0,
     reach: float = 16.0,
     texture_sigma: float = 2.5,
-    deep_sigma: float = 8.0,
+    deep_sigma: float = 0.0,
 ) -> TexturedGenerator:
     """The ffc network's structure with PatchMatch's texture (the bundled default's architecture)."""
     network = FFCGenerator(width, blocks, global_ratio, 3, prefill)
