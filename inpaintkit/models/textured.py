@@ -124,12 +124,10 @@ class TexturedGenerator(Generator):
         reach ``ceil(3 reach)`` and ``ceil(3 * _COPIED_SIGMA)`` px (:func:`gaussian_blur`'s radius) and the
         high-pass ``ceil(3 sigma)``; ``patch_size`` more px absorb the rounding of a shrunken window
         and the bilinear upsampling of its detail. Deeper, the texture's weight is zero. The deep
-        fill stays whole to that depth, fades out over ``2 deep_sigma`` px beyond it, and its
-        Gaussian reaches ``ceil(3 deep_sigma)`` px further, so no pixel left out of the search
-        enters it."""
+        fill stays whole to that depth and fades out over ``2 deep_sigma`` px beyond it."""
         matched = math.ceil(3 * self.reach) + math.ceil(3 * _COPIED_SIGMA)
         kept = matched * scale + math.ceil(3 * self.texture_sigma * scale) + self.patch_size
-        return kept + (2 * self.deep_sigma * scale + math.ceil(3 * self.deep_sigma * scale) if self.deep_sigma else 0)
+        return kept + 2 * self.deep_sigma * scale
 
     @torch.no_grad()
     def _detail(self, image: torch.Tensor, mask: torch.Tensor, workers=None) -> torch.Tensor:
@@ -137,7 +135,7 @@ class TexturedGenerator(Generator):
         ``texture_sigma`` (3 channels), above ``deep_sigma`` (3) and below it (3), and the deep
         fill's weight (1).
         All are zero away from the hole and deeper inside it than :meth:`_kept_depth`, where nothing
-        is synthesised (the weight is zero from a Gaussian's radius before that). PatchMatch runs
+        is synthesised (the deep band's Gaussian averages only searched pixels). PatchMatch runs
         in ``workers`` (:func:`fill_processes`) when given, else in this process."""
         bands = torch.zeros((10, *image.shape[-2:]), dtype=torch.float32)
         hole = (mask[0] > 0.5).cpu().numpy()
@@ -161,12 +159,14 @@ class TexturedGenerator(Generator):
         fill = torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float()[None] / 255
         high = [fill - gaussian_blur(fill, self.texture_sigma * scale)]
         if self.deep_sigma:
-            ramp, radius = 2 * self.deep_sigma * scale, math.ceil(3 * self.deep_sigma * scale)
+            ramp, searched = 2 * self.deep_sigma * scale, torch.from_numpy(~deep).float()[None, None]
             inside = torch.from_numpy(cv2.distanceTransform(window_hole.astype(np.uint8), cv2.DIST_L2, 5))
             # a shrunken window's hole is up to one of its px wider, and upsampling spreads one more
             weight = ((inside - self.deep_sigma * scale - (2 if scale < 1 else 0)) / ramp).clamp(0, 1)
-            weight = weight * ((kept - radius - torch.from_numpy(depth)) / ramp).clamp(0, 1)
-            coarse = gaussian_blur(fill, self.deep_sigma * scale)
+            weight = weight * ((kept - torch.from_numpy(depth)) / ramp).clamp(0, 1)
+            # averaged over searched pixels only: the core keeps whatever it held before the search
+            blurred = gaussian_blur(torch.cat([fill * searched, searched], dim=1), self.deep_sigma * scale)
+            coarse = blurred[:, :3] / blurred[:, 3:].clamp_min(1e-6)
             high += [fill - coarse, coarse, weight[None, None]]
         high = torch.cat(high, dim=1) * torch.from_numpy(~deep)
         if scale < 1:
