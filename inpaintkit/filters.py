@@ -43,13 +43,14 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     # half precision would round every one of the sums; a convolution accumulates in float32
     exact = image if image.dtype in (torch.float32, torch.float64) else image.float()
     padded = F.pad(exact.reshape(-1, 1, h, w), (radius, radius, radius, radius), mode="replicate")
-    rows = padded[..., :w] * taps[0]
-    for i, tap in enumerate(taps[1:], 1):
-        rows = rows.add_(padded[..., i : i + w], alpha=tap)
-    out = rows[..., :h, :] * taps[0]
-    for i, tap in enumerate(taps[1:], 1):
-        out = out.add_(rows[..., i : i + h, :], alpha=tap)
-    return out.reshape(image.shape).to(image.dtype)
+
+    def along(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:  # the taps over one axis
+        total = x.narrow(dim, 0, size) * taps[0]
+        for i, tap in enumerate(taps[1:], 1):
+            total = total.add_(x.narrow(dim, i, size), alpha=tap)
+        return total
+
+    return along(along(padded, -1, w), -2, h).reshape(image.shape).to(image.dtype)
 
 
 def remove_grid(image: torch.Tensor, weight: torch.Tensor, period: int, blocks: float = 4.0) -> torch.Tensor:

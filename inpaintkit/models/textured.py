@@ -131,13 +131,13 @@ class TexturedGenerator(Generator):
 
     @torch.no_grad()
     def _detail(self, image: torch.Tensor, mask: torch.Tensor, workers=None) -> torch.Tensor:
-        """PatchMatch's bands for one ``(3, H, W)`` image, ``(10, H, W)``: its frequencies above
-        ``texture_sigma`` (3 channels), above ``deep_sigma`` (3) and below it (3), and the deep
-        fill's weight (1).
+        """PatchMatch's bands for one ``(3, H, W)`` image, ``(10 or 3, H, W)``: its frequencies above
+        ``texture_sigma`` (3 channels), and with a deep fill above ``deep_sigma`` (3) and below it (3),
+        and the deep fill's weight (1).
         All are zero away from the hole and deeper inside it than :meth:`_kept_depth`, where nothing
         is synthesised (the deep band's Gaussian averages only searched pixels). PatchMatch runs
         in ``workers`` (:func:`fill_processes`) when given, else in this process."""
-        bands = torch.zeros((10, *image.shape[-2:]), dtype=torch.float32)
+        bands = torch.zeros((10 if self.deep_sigma else 3, *image.shape[-2:]), dtype=torch.float32)
         hole = (mask[0] > 0.5).cpu().numpy()
         if not hole.any() or hole.all():
             return bands
@@ -157,18 +157,19 @@ class TexturedGenerator(Generator):
         job = (rgb, window_hole & ~deep, self.patch_size, self.seed, deep)
         filled = workers.submit(patchmatch_fill, *job).result() if workers else patchmatch_fill(*job)
         fill = torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1).float()[None] / 255
+        searched = torch.from_numpy(~deep).float()
         high = [fill - gaussian_blur(fill, self.texture_sigma * scale)]
         if self.deep_sigma:
-            ramp, searched = 2 * self.deep_sigma * scale, torch.from_numpy(~deep).float()[None, None]
+            ramp = 2 * self.deep_sigma * scale
             inside = torch.from_numpy(cv2.distanceTransform(window_hole.astype(np.uint8), cv2.DIST_L2, 5))
             # a shrunken window's hole is up to one of its px wider, and upsampling spreads one more
             weight = ((inside - self.deep_sigma * scale - (2 if scale < 1 else 0)) / ramp).clamp(0, 1)
             weight = weight * ((kept - torch.from_numpy(depth)) / ramp).clamp(0, 1)
             # averaged over searched pixels only: the core keeps whatever it held before the search
-            blurred = gaussian_blur(torch.cat([fill * searched, searched], dim=1), self.deep_sigma * scale)
+            blurred = gaussian_blur(torch.cat([fill * searched, searched[None, None]], dim=1), self.deep_sigma * scale)
             coarse = blurred[:, :3] / blurred[:, 3:].clamp_min(1e-6)
             high += [fill - coarse, coarse, weight[None, None]]
-        high = torch.cat(high, dim=1) * torch.from_numpy(~deep)
+        high = torch.cat(high, dim=1) * searched
         if scale < 1:
             high = F.interpolate(high, size=(h, w), mode="bilinear", align_corners=False)
         bands[: len(high[0]), top:bottom, left:right] = high[0]
