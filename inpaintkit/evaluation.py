@@ -29,6 +29,7 @@ from inpaintkit.inference import (
     full_float32,
     inpaint_array,
     mask_to_tensor,
+    network_dtype,
     require_inpainter,
     resolve_device,
     to_tensor,
@@ -119,6 +120,7 @@ class BenchResult:
     rows: list[dict]  # one per method x bin, aggregated
     per_image: list[dict]
     stages: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
+    precision: str = "32-true"  # of the networks (learned fills, LPIPS, Inception): 32-true or bf16-mixed
 
     def to_json(self) -> dict:
         return {
@@ -130,6 +132,7 @@ class BenchResult:
             "results": self.rows,
             "per_image": self.per_image,
             "seconds_per_stage": self.stages,
+            "precision": self.precision,
         }
 
 
@@ -173,10 +176,12 @@ class FeatureMetrics:
             warnings.warn(f"LPIPS and FID skipped: their weights are missing; {PREPARE_HINT}", stacklevel=2)
             self.lpips, self.inception = {}, None
 
-    def to(self, device: str) -> FeatureMetrics:
-        """The networks moved to ``device`` (in place)."""
+    def to(self, device: str, dtype: torch.dtype | None = None) -> FeatureMetrics:
+        """The networks moved to ``device`` (in place), their convolutions in ``dtype`` under autocast
+        (None: float32)."""
         for network in [*self.lpips.values(), *([self.inception] if self.inception is not None else [])]:
             network.to(device)
+            network.autocast_dtype = dtype
         return self
 
 
@@ -228,18 +233,22 @@ def run_bench(
     features: FeatureMetrics | None = None,
     batch: int = BENCH_BATCH,
     device: str = "auto",
+    precision: str = "32-true",
 ) -> tuple[BenchResult, list[list[np.ndarray]]]:
     """Every method on the same ``n`` images x every bin of ``masks``, ``batch`` photos at a time:
     photos are decoded a chunk ahead on a thread, learned methods fill a chunk in one batch, metrics
     run on batches and each original's features are computed once for every method and bin. Learned
-    methods and metrics run in float32 on ``device`` (``auto``: CUDA, else an Apple GPU, when
-    present); classical methods on the CPU. Returns the result (with the seconds each stage took)
-    and sample grid rows (masked input, each method, original) for the first two images."""
+    methods and metrics run on ``device`` (``auto``: CUDA, else an Apple GPU, when present), in
+    float32, or with ``precision="bf16-mixed"`` their networks' convolutions in bfloat16 (faster where
+    native; the numbers move a little); classical methods on the CPU. Returns the result (with the
+    seconds each stage took) and sample grid rows (masked input, each method, original) for the
+    first two images."""
     from concurrent.futures import ThreadPoolExecutor
 
     if batch < 1:
         raise InpaintError(f"batch must be at least 1, got {batch}")
     device = resolve_device(device)
+    dtype = network_dtype(precision, device)
     with full_float32(device):
         files = first_images(data, n)
         bins = protocol_bins(masks, seed)
@@ -247,7 +256,8 @@ def run_bench(
         for model in models.values():
             if isinstance(model, torch.nn.Module):
                 model.to(device)
-        features = (features or FeatureMetrics()).to(device)
+                model.autocast_dtype = dtype
+        features = (features or FeatureMetrics()).to(device, dtype)
         stages = _Stages(device)
         per_image, grid = [], {}
         real_feats, fake_feats = [], {(m, b): [] for m in models for b, _ in bins}
@@ -325,7 +335,7 @@ def run_bench(
                     agg["fid"] = metrics.frechet_distance(np.stack(fake_feats[(name, label)]), np.stack(real_feats))
                 rows.append(agg)
         params = {name: count_parameters(m) for name, m in models.items()}
-        result = BenchResult(masks, size, [p.name for p in files], params, rows, per_image, stages.seconds)
+        result = BenchResult(masks, size, [p.name for p in files], params, rows, per_image, stages.seconds, precision)
         return result, [grid[key] for key in sorted(grid)]
 
 

@@ -26,8 +26,9 @@ def grayscale(image: torch.Tensor) -> torch.Tensor:
     return (image * weights).sum(dim=-3, keepdim=True)
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (radius ``ceil(3 sigma)``, replicate borders); a no-op for ``sigma <= 0``.
+def gaussian_blur(image: torch.Tensor, sigma: float, border: str = "replicate") -> torch.Tensor:
+    """Separable Gaussian blur (radius ``ceil(3 sigma)``, borders extended by ``border``: ``replicate``
+    or ``reflect``); a no-op for ``sigma <= 0``.
 
     Summed from shifted slices of the padded image, one per tap: on this project's CPU that is 8 to
     18 times faster than the same taps as a depthwise convolution (1 to 16 px at 1024 px), whose
@@ -42,7 +43,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     h, w = image.shape[-2:]
     # half precision would round every one of the sums; a convolution accumulates in float32
     exact = image if image.dtype in (torch.float32, torch.float64) else image.float()
-    padded = F.pad(exact.reshape(-1, 1, h, w), (radius, radius, radius, radius), mode="replicate")
+    padded = F.pad(exact.reshape(-1, 1, h, w), (radius, radius, radius, radius), mode=border)
 
     def along(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:  # the taps over one axis
         total = x.narrow(dim, 0, size) * taps[0]

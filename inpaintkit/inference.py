@@ -257,11 +257,30 @@ def select_device(model, device: str = "auto"):
         return model
     if not model.training:
         fold_batchnorm(model)
-    model.autocast_dtype = torch.bfloat16 if _native_bfloat16(target) else None
+    model.autocast_dtype = torch.bfloat16 if native_bfloat16(target) else None
     return model.to(target).to(memory_format=torch.channels_last)
 
 
-def _native_bfloat16(device: str) -> bool:
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively (AVX512-BF16 or AMX; CUDA from Ampere on)."""
     if device == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     return device == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+# the bench's precisions, named as recipes name theirs (Lightning's names)
+PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16}
+
+
+def network_dtype(precision: str, device: str) -> torch.dtype | None:
+    """The autocast type of a bench's networks (learned fills, LPIPS, Inception) for ``precision``:
+    None for ``32-true``; ``bf16-mixed`` only where ``device`` computes bfloat16 natively (elsewhere it is
+    emulated, slower than float32)."""
+    if precision not in PRECISIONS:
+        raise InpaintError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+    if PRECISIONS[precision] is not None and not native_bfloat16(device):
+        raise InpaintError(
+            f"bfloat16 is not native on this {device} (it needs AVX512-BF16 or AMX, or a CUDA GPU from "
+            "Ampere on), so it would be slower than float32; use --precision 32-true"
+        )
+    return PRECISIONS[precision]

@@ -1,8 +1,8 @@
 """Image quality metrics. Inputs are ``float (B, 3, H, W)`` in [0, 1]; outputs are per image ``(B,)``.
 
-PSNR and SSIM are computed on the whole composited image, as MMagic reports them. SSIM follows
-torchmetrics (Gaussian window 11, sigma 1.5, data range 1, no padding: the valid region), which
-matches Wang et al.'s reference and kornia; scikit-image pads borders and differs slightly.
+PSNR and SSIM are computed on the whole composited image, as MMagic reports them. SSIM is Wang et
+al.'s (Gaussian window of 11 taps, sigma 1.5, data range 1) averaged over every pixel, the window
+reflected at the borders: torchmetrics' values (1.x), computed here with separable sums.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import structural_similarity_index_measure
 
-from inpaintkit.filters import sobel
+from inpaintkit.filters import gaussian_blur, sobel
+from inpaintkit.runner import autocast
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -28,10 +28,16 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> tor
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Structural similarity per image in [-1, 1] (1 = identical); images must be at least 11 px."""
-    return structural_similarity_index_measure(pred.float(), target.float(), data_range=1.0, reduction="none").reshape(
-        -1
-    )
+    """Structural similarity per image in [-1, 1] (1 = identical); images must be at least 6 px.
+    Differentiable (the SSIM loss is one minus its mean)."""
+    x, y = pred.float(), target.float()
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y, xx, yy, xy = gaussian_blur(torch.cat([x, y, x * x, y * y, x * y]), 1.5, border="reflect").chunk(5)
+    var_x, var_y = (xx - mu_x.square()).clamp_min(0), (yy - mu_y.square()).clamp_min(0)
+    covariance = xy - mu_x * mu_y
+    index = (2 * mu_x * mu_y + c1) * (2 * covariance + c2)
+    index = index / ((mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
+    return index.flatten(1).mean(1)
 
 
 def hole_ssim(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ring: int = 4) -> torch.Tensor:
@@ -75,7 +81,7 @@ def grid_ripple(image: torch.Tensor, sigma: float = 3.0, periods: tuple[int, ...
     Gaussian blur) at those periods along rows, columns or the diagonal, over the median magnitude of
     the spectrum, that median counted as at least 8-bit rounding noise (so a smooth fill's last-bit
     pattern is no grid). White noise gives about 3; a grid you can see, tens."""
-    from inpaintkit.filters import gaussian_blur, grayscale
+    from inpaintkit.filters import grayscale
 
     step = math.lcm(*periods)
     h, w = image.shape[-2:]
@@ -111,6 +117,7 @@ class LPIPS(torch.nn.Module):
         name = {"alex": "alexnet", "vgg": "vgg16"}[network]
         # channels-last: measured 12 % (VGG16) and 30 % (AlexNet) faster on this CPU at 256 px
         self.trunk = pretrained_trunk(name).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        self.autocast_dtype = None  # float32; the bench's --precision bf16-mixed sets torch.bfloat16
         state = load_state(name)
         self.heads = [state[f"lin.{i}.weight"] for i in range(5)]
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
@@ -118,11 +125,13 @@ class LPIPS(torch.nn.Module):
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Unit-normalised backbone features of ``(B, 3, H, W)`` in [0, 1] (reusable as a reference)."""
-        feats = self.trunk(
-            (((x.float() * 2 - 1) - self.shift) / self.scale).contiguous(memory_format=torch.channels_last)
-        )
-        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in feats]
+        """Unit-normalised backbone features of ``(B, 3, H, W)`` in [0, 1] (reusable as a reference);
+        the backbone runs in ``autocast_dtype`` when set, the rest in float32."""
+        with autocast(self, x.device.type):
+            feats = self.trunk(
+                (((x.float() * 2 - 1) - self.shift) / self.scale).contiguous(memory_format=torch.channels_last)
+            )
+        return [f / (torch.linalg.vector_norm(f, dim=1, keepdim=True) + 1e-10) for f in (f.float() for f in feats)]
 
     @torch.no_grad()
     def distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
@@ -172,8 +181,11 @@ class InceptionPool(torch.nn.Module):
         from inpaintkit.backbones import inception
 
         self.net = inception().to(memory_format=torch.channels_last)  # 28 % faster on this CPU at 256 px
+        self.autocast_dtype = None  # as LPIPS's
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> np.ndarray:
         """``(B, 3, H, W)`` in [0, 1] -> ``float64 (B, 2048)``."""
-        return self.net(images.float().clamp(0, 1).contiguous(memory_format=torch.channels_last)).cpu().double().numpy()
+        with autocast(self, images.device.type):
+            pooled = self.net(images.float().clamp(0, 1).contiguous(memory_format=torch.channels_last))
+        return pooled.cpu().double().numpy()

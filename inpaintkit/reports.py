@@ -46,6 +46,12 @@ def results_markdown(result: BenchResult) -> str:
             "compare methods, not papers)."
             if result.protocol not in IMAGE_TASKS
             else "Metrics over the whole image against the task's exact target; L1 in percent of the range."
+        )
+        + (
+            f" Precision {result.precision}: the networks' convolutions (learned fills, LPIPS, Inception) ran in "
+            "bfloat16, so the numbers differ a little from float32's."
+            if result.precision != "32-true"
+            else ""
         ),
     ]
     mean_ratio = {b: np.mean([lookup[(m, b)]["hole_ratio"] for m in result.methods]) for b in bins}

@@ -58,12 +58,18 @@ def finish(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, task: st
     return composite(pred, image, mask) if is_inpainting(task) else pred
 
 
+def autocast(module, device_type: str):
+    """The block ``module`` runs in: autocast to its ``autocast_dtype`` where it names one (served
+    models, and the bench's networks at ``--precision bf16-mixed``), else nothing."""
+    dtype = getattr(module, "autocast_dtype", None)
+    return torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
 @torch.no_grad()
 def predict(model, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The finished result of ``model`` (its declared ``task`` decides whether to composite). A
     served model (:func:`inpaintkit.inference.select_device`) may name an ``autocast_dtype``: its
     convolutions and matrix products then run in that type, the rest in float32."""
-    dtype = getattr(model, "autocast_dtype", None)
-    with torch.autocast(image.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+    with autocast(model, image.device.type):
         pred = forward(model, image, mask)
     return finish(pred.float(), image, mask, model.task)

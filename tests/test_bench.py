@@ -116,3 +116,53 @@ def test_eval_refuses_a_device_that_is_not_here(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and f"--device {absent}: no" in result.stderr
     assert not out.exists()
+
+
+def test_bfloat16_precision_moves_the_numbers_a_little(features, monkeypatch):
+    """``precision="bf16-mixed"`` runs the networks (the learned fill, LPIPS, Inception) in bfloat16:
+    classical fills and pixel metrics are exactly float32's, the rest close to them. Forced on here,
+    so that it runs on any CPU (emulated where not native)."""
+    import inpaintkit.inference as inference
+
+    monkeypatch.setattr(inference, "native_bfloat16", lambda device: True)
+    data = shared("bsds500", "test")
+    runs = {
+        precision: run_bench(["telea", "default"], data, "lama-256", n=4, size=64, progress=False,
+                             features=features, device="cpu", precision=precision)[0]
+        for precision in ("32-true", "bf16-mixed")
+    }  # fmt: skip
+    exact, fast = runs["32-true"], runs["bf16-mixed"]
+    assert (exact.precision, fast.precision) == ("32-true", "bf16-mixed")
+    assert fast.to_json()["precision"] == "bf16-mixed"
+    moved = []
+    for a, b in zip(exact.rows, fast.rows, strict=True):
+        if a["method"] == "telea":
+            for key in ("psnr", "ssim", "l1", "edge"):
+                assert a[key] == b[key], key
+        assert b["psnr"] == pytest.approx(a["psnr"], abs=0.05)
+        for key in ("lpips_vgg", "lpips_alex"):
+            assert b[key] == pytest.approx(a[key], abs=0.002), key
+            moved.append(a[key] != b[key])
+        assert b["fid"] == pytest.approx(a["fid"], rel=0.02)
+    assert any(moved)  # the networks did run in bfloat16
+    from inpaintkit.reports import results_markdown
+
+    assert "Precision bf16-mixed" in results_markdown(fast) and "bfloat16" not in results_markdown(exact)
+
+
+def test_bench_refuses_a_precision_it_cannot_use(tmp_path, monkeypatch):
+    """An unknown precision, or bfloat16 where the device does not compute it natively, is a one-line
+    error before anything runs."""
+    import inpaintkit.inference as inference
+
+    args = ["--methods", "telea", "--data", tmp_path, "--masks", "center", "--out", tmp_path / "B"]
+    result = run_cli("bench", *args, "--precision", "float16")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "unknown precision 'float16'" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.setattr(inference, "native_bfloat16", lambda device: False)
+    result = run_cli("bench", *args, "--precision", "bf16-mixed", "--device", "cpu")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "bfloat16 is not native on this cpu" in result.stderr
+    result = run_cli("bench", *args, "--task", "sobel", "--precision", "bf16-mixed")
+    assert result.returncode == 2 and "applies to inpainting benches" in result.stderr
+    assert not (tmp_path / "B").exists()
