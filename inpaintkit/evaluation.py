@@ -178,7 +178,7 @@ class FeatureMetrics:
 
     def to(self, device: str, dtype: torch.dtype | None = None) -> FeatureMetrics:
         """The networks moved to ``device`` (in place), their convolutions in ``dtype`` under autocast
-        (None: float32)."""
+        (None, the default, sets float32 again)."""
         for network in [*self.lpips.values(), *([self.inception] if self.inception is not None else [])]:
             network.to(device)
             network.autocast_dtype = dtype

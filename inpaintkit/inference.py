@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import platform
 from dataclasses import dataclass
 
 import cv2
@@ -262,10 +263,15 @@ def select_device(model, device: str = "auto"):
 
 
 def native_bfloat16(device: str) -> bool:
-    """Whether ``device`` computes bfloat16 natively (AVX512-BF16 or AMX; CUDA from Ampere on)."""
+    """Whether ``device`` computes bfloat16 natively (AVX512-BF16 or AMX; CUDA from Ampere on). On
+    x86, oneDNN's own check admits any AVX512 CPU, where bfloat16 is emulated and slower."""
     if device == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    return device == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if device != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 # the bench's precisions, named as recipes name theirs (Lightning's names)

@@ -2,7 +2,8 @@
 
 PSNR and SSIM are computed on the whole composited image, as MMagic reports them. SSIM is Wang et
 al.'s (Gaussian window of 11 taps, sigma 1.5, data range 1) averaged over every pixel, the window
-reflected at the borders: torchmetrics' values (1.x), computed here with separable sums.
+reflected at the borders: torchmetrics' values (from 1.5, which stopped cropping to the valid
+region), computed here with separable sums. MMagic's SSIM crops that region instead.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> tor
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Structural similarity per image in [-1, 1] (1 = identical); images must be at least 6 px.
     Differentiable (the SSIM loss is one minus its mean)."""
-    x, y = pred.float(), target.float()
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    x, y = pred.to(dtype), target.to(dtype)
     c1, c2 = 0.01**2, 0.03**2
     mu_x, mu_y, xx, yy, xy = gaussian_blur(torch.cat([x, y, x * x, y * y, x * y]), 1.5, border="reflect").chunk(5)
     var_x, var_y = (xx - mu_x.square()).clamp_min(0), (yy - mu_y.square()).clamp_min(0)

@@ -48,8 +48,8 @@ def results_markdown(result: BenchResult) -> str:
             else "Metrics over the whole image against the task's exact target; L1 in percent of the range."
         )
         + (
-            f" Precision {result.precision}: the networks' convolutions (learned fills, LPIPS, Inception) ran in "
-            "bfloat16, so the numbers differ a little from float32's."
+            f" Precision {result.precision}: the convolutions of any network (learned fill, LPIPS, Inception) ran "
+            "in bfloat16, so their numbers differ a little from float32's."
             if result.precision != "32-true"
             else ""
         ),

@@ -221,3 +221,19 @@ def test_full_float32_turns_tf32_off_on_cuda_only_and_restores_it():
         assert settings() == ("ieee", "ieee")
         raise RuntimeError("a bench that fails")
     assert settings() == before
+
+
+def test_bfloat16_counts_as_native_on_x86_only_with_avx512_bf16_or_amx(monkeypatch):
+    """oneDNN's own check admits any AVX512 CPU, where bfloat16 is emulated and slower than float32:
+    serving and the bench's bf16-mixed need the instructions themselves."""
+    import platform
+
+    from inpaintkit.inference import native_bfloat16
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    for avx512_bf16, amx, expected in [(False, False, False), (True, False, True), (False, True, True)]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert native_bfloat16("cpu") is expected, (avx512_bf16, amx)
+    assert native_bfloat16("mps") is False
