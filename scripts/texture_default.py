@@ -2,7 +2,7 @@
 texture (``ffc-textured``), keeping the network's weights and its card's training record.
 
     python scripts/texture_default.py --sigma 1 --texture-sigma 2.5 --texture 1 --reach 16 --deep-sigma 8 \
-        --bench B-bsds --bench B-celeba
+        --patch-size 2 --bench B-bsds --bench B-celeba
 
 Writes inpaintkit/weights/default.safetensors and default.json; run it once on an ``ffc`` default.
 """
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--texture", type=float, required=True, help="weight of PatchMatch's high frequencies")
     parser.add_argument("--reach", type=float, required=True, help="px around the hole whose detail energy caps it")
     parser.add_argument("--deep-sigma", type=float, required=True, help="px into the hole where the deep fill starts")
+    parser.add_argument("--patch-size", type=int, required=True, help="radius of PatchMatch's patches")
     parser.add_argument(
         "--bench", type=Path, action="append", default=[], help="bench folders of this model (written with --out first)"
     )
@@ -42,6 +43,7 @@ def main() -> None:
         texture=args.texture,
         reach=args.reach,
         deep_sigma=args.deep_sigma,
+        patch_size=args.patch_size,
     ).eval()
     model.network.load_state_dict(network.state_dict())
     card = {k: v for k, v in current.card.items() if k not in ("format", "model", "kwargs", "parameters", "bench")}
@@ -50,12 +52,13 @@ def main() -> None:
         "degrid removing the network's period-8 grid, w matching the detail's local energy to the known pixels' "
         "(above sigma) within reach px; deeper than deep_sigma px into the hole, fading in over 2 deep_sigma px: "
         "blur(degrid(network), deep_sigma) + patchmatch - blur(patchmatch, deep_sigma); PatchMatch: PyPatchMatch "
-        "2.2, patch radius 3, seed 0, on the hole's bounding window",
+        f"2.2, patch radius {args.patch_size}, seed 0, on the hole's bounding window",
         "sigma": args.sigma,
         "texture_sigma": args.texture_sigma,
         "texture": args.texture,
         "reach": args.reach,
         "deep_sigma": args.deep_sigma,
+        "patch_size": args.patch_size,
         "tuning": args.tuning,
     }
     card["bench"] = {}

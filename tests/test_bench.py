@@ -143,7 +143,8 @@ def test_bfloat16_precision_moves_the_numbers_a_little(features, monkeypatch):
         for key in ("lpips_vgg", "lpips_alex"):
             assert b[key] == pytest.approx(a[key], abs=0.002), key
             moved.append(a[key] != b[key])
-        assert b["fid"] == pytest.approx(a["fid"], rel=0.02)
+        # FID of 4 photos swings with any change: Telea's moves by Inception alone, the default's by its fill too
+        assert b["fid"] == pytest.approx(a["fid"], rel=0.02 if a["method"] == "telea" else 0.06)
     assert any(moved)  # LPIPS's backbones ran in bfloat16
     rows = [(a, b) for a, b in zip(exact.rows, fast.rows, strict=True)]
     assert any(a["psnr"] != b["psnr"] for a, b in rows if a["method"] == "default")  # so did the learned fill
