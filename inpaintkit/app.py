@@ -316,8 +316,12 @@ def build_demo(inpainter: Inpainter, workdir: Path, max_upload_mb: int):
         style = [session, dilate, colour, opacity]
         selection.select(click, [session, mode, *style[1:]], [session, selection])
         clear.click(clear_points, style, [session, selection])
+        # body[data-styled] counts the restyles the page has received (tests wait for the brush they set)
+        styled = "() => { document.body.dataset.styled = String(Number(document.body.dataset.styled || 0) + 1); }"
         for control in (diameter, colour, opacity):
-            control.change(restyle, [*style, diameter], [editor, selection], show_progress="hidden")
+            control.change(restyle, [*style, diameter], [editor, selection], show_progress="hidden").then(
+                None, js=styled
+            )
         # body[data-ready] says the page's own scripts are installed (tests wait for it).
         ready = "document.body.dataset.ready = 'true';"
         demo.load(None, js=f"() => {{ ({SIZE_CHECK})({max_upload_mb}); ({KEYS})(); {ready} }}")

@@ -61,6 +61,15 @@ def settle(page) -> None:
     page.wait_for_timeout(1000)  # the canvas draws the new photo after the event ends
 
 
+def restyled(page, change) -> None:
+    """Run ``change`` (which sets the brush's size or colour) and wait until the server's new brush
+    has reached the editor (the restyle shows no progress for ``settle`` to wait on)."""
+    before = page.evaluate("Number(document.body.dataset.styled || 0)")
+    change()
+    page.wait_for_function(f"Number(document.body.dataset.styled || 0) > {before}", timeout=60_000)
+    page.wait_for_timeout(300)
+
+
 def open_photo(page, path: Path) -> None:
     page.locator(UPLOAD).set_input_files(str(path))
     page.wait_for_function("document.querySelector('#info')?.innerText.includes('Paint over')", timeout=60_000)
@@ -282,13 +291,10 @@ def test_brush_size_in_image_pixels_and_the_hole_colour(page, photo, tmp_path):
     path, rgb = photo
     open_photo(page, path)
     size = page.locator("#brush-size input[type=number]")
-    size.fill("120")
-    size.press("Enter")
-    settle(page)  # the brush is set by the server: wait until the editor has it
+    restyled(page, lambda: (size.fill("120"), size.press("Enter")))  # the brush is set by the server
     page.locator("#hole-colour button").first.click()  # the colour picker opens
     field = page.locator("#hole-colour input[type=text]")
-    field.fill("#00ff00")
-    field.press("Enter")
+    restyled(page, lambda: (field.fill("#00ff00"), field.press("Enter")))
     page.get_by_text("Remove things from a photo").click()  # and closes
     settle(page)
     paint(page, 0.5)
