@@ -133,7 +133,8 @@ class LPIPS(torch.nn.Module):
             feats = self.trunk(
                 (((x.float() * 2 - 1) - self.shift) / self.scale).contiguous(memory_format=torch.channels_last)
             )
-        return [f / (torch.linalg.vector_norm(f, dim=1, keepdim=True) + 1e-10) for f in (f.float() for f in feats)]
+        feats = [f.float() for f in feats]
+        return [f / (torch.linalg.vector_norm(f, dim=1, keepdim=True) + 1e-10) for f in feats]
 
     @torch.no_grad()
     def distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:

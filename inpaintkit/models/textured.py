@@ -78,8 +78,8 @@ class TexturedGenerator(Generator):
         super().__init__()
         if not min(sigma, texture_sigma, reach) > 0 or not 0 <= texture <= 2 or texture_pixels < 4096:
             raise ValueError("sigmas and reach must be positive, texture in [0, 2], texture_pixels at least 4096")
-        if not deep_sigma >= 0:
-            raise ValueError("deep_sigma must be 0 (off) or positive")
+        if not deep_sigma >= 0 or not (isinstance(patch_size, int) and patch_size >= 1):
+            raise ValueError("deep_sigma must be 0 (off) or positive, patch_size a whole number of at least 1")
         self.network = network
         self.size_multiple, self.min_size = network.size_multiple, network.min_size
         self.sigma, self.texture, self.patch_size, self.seed = sigma, texture, patch_size, seed
